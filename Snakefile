@@ -1,0 +1,55 @@
+"""fourier-peft-bench: prep -> train (backbone x method x task x seed) -> eval -> profile -> tables.
+
+Targets come from the table configs in config/: `snakemake --cores all tables/glue_base.csv`.
+`--config scale=mini` (what profiles/mini sets) runs the same DAG at the mini scale on CPU.
+Every config is validated (schema, registry, tasks) when this file is parsed, before any job runs.
+"""
+import os
+import sys
+from pathlib import Path
+
+from harness.config import ConfigError, load_table, table_configs
+
+SCALE = config.get("scale", "paper")
+PY = sys.executable
+try:
+    TABLES = {name: load_table(path, SCALE) for name, path in table_configs(config.get("config_dir", workflow.basedir + "/config")).items()}
+except ConfigError as e:
+    raise WorkflowError(f"config error: {e}") from None
+
+
+def prep_id(cfg):
+    """Jobs that tokenize the same way share one prepared dataset (task, tokenizer, max length, sizes)."""
+    d = cfg["data"]
+    return f"{cfg['backbone']['name']}-L{d['max_length']}-{d.get('max_train') or 'all'}-{d.get('max_eval') or 'all'}"
+
+
+if SCALE == "mini":  # the mini scale never touches the hub
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PREP = {(prep_id(cfg), task): cfg["_path"] for cfg in TABLES.values() for task in cfg["tasks"]}
+
+wildcard_constraints:
+    scale="paper|mini",
+    table="|".join(TABLES),
+    method="[A-Za-z0-9_.]+",
+    task="[a-z0-9_]+",
+    seed="[0-9]+",
+    dataset="[A-Za-z0-9_.-]+",
+
+localrules: all, eval, profile, table
+
+
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/eval.smk"
+include: "rules/profile.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        [f"tables/{t}.csv" for t in TABLES],
+        [f"tables/efficiency_{t}.csv" for t in TABLES],

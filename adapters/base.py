@@ -1,0 +1,60 @@
+"""The base class every adapter layer of ours derives from (the peft baselines are wrapped)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class AdapterLayer(nn.Module):
+    """A module the registry finds by type.
+
+    Override what applies: ``delta_weight`` (mergeable methods: the update in the base Linear's
+    weight shape), ``extra_losses`` (already weighted, from the last forward), ``param_groups``
+    (named optimizer groups; default: everything trainable is 'adapter').
+    Buffers registered with ``persistent=True`` are saved with the adapter weights.
+    """
+
+    base_layer: nn.Linear
+    merged: bool = False
+
+    def delta_weight(self) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} is not mergeable")
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base_layer.weight += self.delta_weight().to(self.base_layer.weight.dtype)
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if self.merged:
+            self.base_layer.weight -= self.delta_weight().to(self.base_layer.weight.dtype)
+            self.merged = False
+
+    def extra_losses(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"adapter": [p for p in self.parameters() if p.requires_grad]}
+
+
+def replace_linear_modules(model: nn.Module, target_modules: list[str], make) -> int:
+    """Replace each ``nn.Linear`` whose dotted name ends with a target by ``make(name, linear)``.
+
+    Returns how many were replaced; raises if none matched, naming the targets.
+    """
+    from adapters.registry import MethodConfigError
+
+    hits = [
+        (name, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.Linear) and any(name == t or name.endswith("." + t) for t in target_modules)
+    ]
+    if not hits:
+        raise MethodConfigError(f"target_modules {target_modules} match no nn.Linear of the model")
+    for name, linear in hits:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, make(name, linear))
+    return len(hits)

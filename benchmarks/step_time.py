@@ -1,0 +1,335 @@
+"""Training-step time and peak memory of every method on one RoBERTa-shaped model.
+
+A script, not a test:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py              # CPU, 2 threads
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --device cuda
+
+Model: ``RobertaForSequenceClassification`` built from a config (hidden 768, 4 layers, 12
+heads, intermediate 3072, 2 labels) with random weights (seed 0); batch 8 x sequence 128 of
+fixed random tokens and labels. For each method: apply it (``adapters.apply_method``, query and
+value for the methods that take targets), AdamW over the trainable parameters (head included),
+3 warm-up steps, then N = 10 timed steps of forward + backward + optimizer step (the loss
+includes the method's extra losses). Reported: median ms/step and its ratio to LoRA r=8 measured
+in the same run, and peak memory with its ratio to LoRA r=8.
+
+Every method runs in a fresh subprocess, so that neither time nor memory leaks from one method
+into the next. Peak memory:
+
+* CUDA: ``torch.cuda.max_memory_allocated`` over the timed steps (weights, optimizer state,
+  gradients and activations; the allocator's cache is not counted);
+* CPU: the process's peak resident set (``VmHWM``) over the timed steps, reset right before them
+  through ``/proc/self/clear_refs``, minus the resident set measured after ``import torch`` and
+  before the model is built -- i.e. weights + adapter + optimizer state + the step's transient
+  peak, without the ~0.3-0.5 GB of libraries. Where ``clear_refs`` is not writable it falls
+  back to ``ru_maxrss`` (peak over the whole process life, including set-up).
+
+``--rounds R`` repeats the whole sweep R times (methods interleaved) and reports the median
+over rounds: on a shared machine this damps load that comes and goes.
+
+A micro-benchmark follows: the shared spectral primitive
+(:func:`adapters.spectral.spectral_to_dense`) against peft's FourierFT delta weight
+(``FourierFTLayer.get_delta_weight``) at the same shape (768 x 768), the same n = 1000
+coefficients and the same locations, forward + backward, median of 50 after warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+QV = ["query", "value"]
+# (label, method, hparams, target_modules): the methods of the benchmark at the sizes their papers use on RoBERTa-base.
+METHODS: list[tuple[str, str, dict, list[str] | None]] = [
+    ("lora r=8", "lora", {"r": 8, "alpha": 8}, QV),
+    ("dora r=8", "dora", {"r": 8, "alpha": 8}, QV),
+    ("vera r=1024", "vera", {"r": 1024}, QV),
+    ("fourierft n=1000", "fourierft", {"n_frequency": 1000}, QV),
+    ("fora n=500 r=8", "fora", {"n": 500, "r": 8}, QV),
+    ("fora n=500 r=32", "fora", {"n": 500, "r": 32}, QV),
+    ("dfora n=500 r=8", "dfora", {"n": 500, "r": 8}, QV),
+    ("lora_random_mask n=500 r=8", "lora_random_mask", {"n": 500, "r": 8}, QV),
+    ("lfma ratio=0.0016", "lfma", {"ratio": 0.0016}, QV),
+    ("houlsby r=8", "houlsby", {"r": 8}, None),
+    ("pfeiffer r=16", "pfeiffer", {"r": 16}, None),
+    ("faa r=16", "faa", {"r": 16}, None),
+    ("fourier_moe (defaults)", "fourier_moe", {}, QV),
+    ("frame (defaults)", "frame", {}, QV),
+    ("bitfit", "bitfit", {}, None),
+    ("full_ft", "full_ft", {}, None),
+]
+REFERENCE = "lora r=8"
+MODEL = dict(hidden_size=768, num_hidden_layers=4, num_attention_heads=12, intermediate_size=3072,
+             vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, num_labels=2)
+
+
+# --- worker: one method in this process ------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    baseline = _rss_bytes()
+    import transformers
+
+    from adapters import apply_method
+
+    spec = next(m for m in METHODS if m[0] == label)
+    _, method, hparams, targets = spec
+    torch.manual_seed(0)
+    cfg = transformers.RobertaConfig(**MODEL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = transformers.RobertaForSequenceClassification(cfg).to(device)
+    adapted = apply_method(model, method, hparams, target_modules=targets, seed=0)
+    module = adapted.model.to(device)
+    module.train()
+    params = [p for _, p in adapted.trainable_parameters(include_head=True)]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    g = torch.Generator().manual_seed(1234)
+    input_ids = torch.randint(3, MODEL["vocab_size"], (batch, seq), generator=g).to(device)
+    attention_mask = torch.ones(batch, seq, dtype=torch.long, device=device)
+    labels = torch.randint(0, MODEL["num_labels"], (batch,), generator=g).to(device)
+    cuda = device.startswith("cuda")
+
+    def step() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = module(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        loss = out.loss
+        for extra in adapted.extra_losses().values():
+            loss = loss + extra
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        step()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        mem_kind = "cuda max_memory_allocated"
+    else:
+        mem_kind = "VmHWM - RSS after import torch" if _reset_hwm() else "ru_maxrss - RSS after import torch"
+    times = [step() for _ in range(steps)]
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        hwm = _hwm_bytes() if mem_kind.startswith("VmHWM") else None
+        peak = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - baseline
+    return {
+        "label": label,
+        "method": method,
+        "trainable": adapted.num_trainable(),
+        "ms_median": 1000 * statistics.median(times),
+        "ms_all": [round(1000 * t, 2) for t in times],
+        "peak_bytes": peak,
+        "memory": mem_kind,
+    }
+
+
+# --- micro-benchmark: spectral primitive vs peft FourierFT -------------------------------------
+def micro_benchmark(device: str, threads: int, repeats: int = 50, warmup: int = 10, shape=(768, 768), n: int = 1000) -> dict:
+    import torch
+    from peft import FourierFTConfig, get_peft_model
+    from torch import nn
+
+    from adapters.spectral import spectral_to_dense
+
+    torch.set_num_threads(threads)
+
+    class One(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = nn.Linear(shape[1], shape[0], bias=False)
+
+        def forward(self, x):
+            return self.q(x)
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(One(), FourierFTConfig(n_frequency=n, target_modules=["q"], random_loc_seed=0, init_weights=False))
+    layer = next(m for m in peft_model.modules() if hasattr(m, "fourierft_spectrum"))
+    layer.to(device)
+    spectrum = layer.fourierft_spectrum["default"]
+    scaling = layer.fourierft_scaling["default"]
+    locations = layer.indices["default"].to(device)
+    coeffs = nn.Parameter(spectrum.detach().clone())
+    grad_out = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
+    cuda = device.startswith("cuda")
+
+    def ours():
+        return spectral_to_dense(coeffs, locations, shape) * scaling
+
+    def theirs():
+        return layer.get_delta_weight("default")
+
+    # Same function: the comparison is only meaningful if both compute the same delta weight.
+    with torch.no_grad():
+        same = torch.allclose(ours(), theirs(), atol=1e-6, rtol=1e-5)
+
+    def timed(fn, param):
+        samples = []
+        for i in range(warmup + repeats):
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            (fn() * grad_out).sum().backward()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                samples.append(time.perf_counter() - t0)
+            param.grad = None
+        return 1e6 * statistics.median(samples)
+
+    # Interleave the two so that load changes hit both alike.
+    ours_us, theirs_us = [], []
+    for _ in range(3):
+        ours_us.append(timed(ours, coeffs))
+        theirs_us.append(timed(theirs, spectrum))
+    return {
+        "shape": list(shape), "n": n, "same_delta": bool(same),
+        "ours_us": statistics.median(ours_us), "peft_us": statistics.median(theirs_us),
+    }
+
+
+# --- driver ------------------------------------------------------------------------------------------
+def _fmt_mb(b: float) -> str:
+    return f"{b / 2**20:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the sweep; report medians over rounds")
+    ap.add_argument("--only", action="append", help="labels to run (repeatable); default all")
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--micro-only", action="store_true")
+    args = ap.parse_args(argv)
+
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--device cuda: CUDA is not available here")
+
+    if args.worker:
+        res = run_one(args.worker, args.device, args.threads, args.warmup, args.steps, args.batch, args.seq)
+        print("RESULT " + json.dumps(res))
+        return 0
+
+    labels = [m[0] for m in METHODS if not args.only or m[0] in args.only]
+    if REFERENCE not in labels:
+        labels.insert(0, REFERENCE)
+    runs: dict[str, list[dict]] = {l: [] for l in labels}
+    failures: dict[str, str] = {}
+    if not args.micro_only:
+        for rnd in range(args.rounds):
+            for label in labels:
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", label, "--device", args.device,
+                       "--threads", str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps),
+                       "--batch", str(args.batch), "--seq", str(args.seq)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+                if proc.returncode != 0 or line is None:
+                    failures[label] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    print(f"[round {rnd + 1}] {label:28s} FAILED: {failures[label]}", flush=True)
+                    continue
+                res = json.loads(line[len("RESULT "):])
+                runs[label].append(res)
+                print(f"[round {rnd + 1}] {label:28s} {res['ms_median']:8.1f} ms/step  peak {_fmt_mb(res['peak_bytes'])} MB", flush=True)
+
+    import torch
+
+    header = (f"device={args.device} threads={args.threads} torch={torch.__version__} python={platform.python_version()} "
+              f"batch={args.batch} seq={args.seq} warmup={args.warmup} steps={args.steps} rounds={args.rounds} "
+              f"date={_dt.date.today().isoformat()}")
+    print()
+    print(header)
+    summary = {}
+    if not args.micro_only:
+        for label, rs in runs.items():
+            if rs:
+                summary[label] = {
+                    "method": rs[0]["method"], "trainable": rs[0]["trainable"], "memory": rs[0]["memory"],
+                    "ms": statistics.median(r["ms_median"] for r in rs),
+                    "peak": statistics.median(r["peak_bytes"] for r in rs),
+                }
+        ref = summary.get(REFERENCE)
+        print()
+        print(f"| method | trainable | ms/step (median) | x {REFERENCE} | peak MB | x {REFERENCE} |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label in labels:
+            if label not in summary:
+                print(f"| {label} | - | failed | - | - | - |")
+                continue
+            s = summary[label]
+            rt = f"{s['ms'] / ref['ms']:.2f}" if ref else "-"
+            rm = f"{s['peak'] / ref['peak']:.2f}" if ref and ref["peak"] > 0 else "-"
+            print(f"| {label} | {s['trainable']:,} | {s['ms']:.1f} | {rt} | {_fmt_mb(s['peak'])} | {rm} |")
+        if summary:
+            print(f"\npeak memory: {next(iter(summary.values()))['memory']}")
+        if ref and "fora n=500 r=8" in summary:
+            r = summary["fora n=500 r=8"]["ms"] / ref["ms"]
+            print(f"target FoRA <= 1.10 x LoRA step time at the same rank (r=8): {r:.3f} -> {'met' if r <= 1.10 else 'MISSED'}")
+
+    micro = micro_benchmark(args.device, args.threads)
+    ratio = micro["ours_us"] / micro["peft_us"]
+    print()
+    print(f"spectral primitive vs peft FourierFT delta weight ({micro['shape'][0]}x{micro['shape'][1]}, n={micro['n']}, "
+          f"forward+backward, median of 50 x 3 interleaved rounds; same delta weight: {micro['same_delta']}):")
+    print(f"  adapters.spectral.spectral_to_dense: {micro['ours_us']:.0f} us")
+    print(f"  peft FourierFTLayer.get_delta_weight: {micro['peft_us']:.0f} us")
+    print(f"  ratio ours/peft = {ratio:.2f} -> target 'no slower' {'met' if ratio <= 1.0 else 'MISSED'}")
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "runs": runs, "summary": summary, "micro": micro,
+                                         "failures": failures}, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The thin command line the Snakemake rules call: one subcommand per rule, explicit paths in and out.
+
+Bad input (config, task, method, data, model path) ends in one line ``error: ...`` and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _table_cfg(args):
+    from harness.config import load_table
+
+    return load_table(args.config, args.scale)
+
+
+def cmd_validate(args) -> None:
+    cfg = _table_cfg(args)
+    print(f"{args.config}: ok ({cfg['_scale']} scale, {len(cfg['methods'])} methods x "
+          f"{len(cfg['tasks'])} tasks x {len(cfg['seeds'])} seeds)")
+
+
+def cmd_prep(args) -> None:
+    from harness.config import resolve_local_path
+    from harness.data import prepare
+
+    cfg = _table_cfg(args)
+    data = cfg["data"]
+    data_dir = str(Path(data["data_dir"]) / args.task) if data.get("data_dir") else None
+    tokenizer = resolve_local_path(cfg["backbone"].get("local_path")) or cfg["backbone"]["hub_id"]
+    meta = prepare(args.task, tokenizer, data["max_length"], Path(args.out), data_dir=data_dir,
+                   max_train=data.get("max_train"), max_eval=data.get("max_eval"), seed=0)
+    print(f"[prep] {args.task}: {meta['n_train']} train / {meta['n_eval']} validation -> {args.out}")
+
+
+def cmd_train(args) -> None:
+    from harness.config import job_settings, resolve_local_path
+    from harness.train import TrainingDiverged, train, write_failure
+
+    cfg = _table_cfg(args)
+    s = job_settings(cfg, args.method, args.task, args.seed)
+    bb = cfg["backbone"]
+    out = Path(args.out)
+    try:
+        train(s, data_dir=Path(args.data), model_name=bb["hub_id"], local_path=resolve_local_path(bb.get("local_path")),
+              target_modules=bb["target_modules"], head_modules=bb["head_modules"], out_dir=out,
+              checkpoint=Path(args.checkpoint), device=args.device, threads=args.threads)
+    except TrainingDiverged as e:
+        print(f"error: training diverged: {e}; the table marks this run as failed", file=sys.stderr)
+        write_failure(out, s, str(e))
+
+
+def cmd_eval(args) -> None:
+    from harness.evaluate import evaluate_job
+
+    rec = evaluate_job(Path(args.train_json), Path(args.out))
+    print(f"[eval] {rec['variant']}/{rec['task']}/seed{rec['seed']}: {rec['status']} {rec.get('metric', '')}")
+
+
+def cmd_profile(args) -> None:
+    from harness.profiler import efficiency_rows, write_efficiency
+    from harness.tables import load_jsons
+
+    cfg = _table_cfg(args)
+    ref = next((v for v, m in cfg["methods"].items() if m["method"] == "lora"), None)
+    write_efficiency(efficiency_rows(load_jsons(args.profiles), ref_method=ref), Path(args.out))
+
+
+def cmd_table(args) -> None:
+    import json
+
+    from harness.figures import plot_table
+    from harness.tables import build_table, load_jsons, write_table
+
+    cfg = _table_cfg(args)
+    metas = {json.loads(Path(p).read_text())["task"]: json.loads(Path(p).read_text()) for p in args.data_meta}
+    rows, scale = build_table(cfg, load_jsons(args.evals), metas)
+    out = Path(args.out)
+    write_table(rows, scale, out, out.with_suffix(".meta.json"))
+    if args.figure:
+        fig = Path(args.figure)
+        plot_table(out, cfg["tasks"], cfg["title"], fig.with_suffix(".png"), fig.with_suffix(".pdf"))
+    print(f"[table] {out} ({scale['scale']} scale, {len(rows) - 1} methods)")
+
+
+def cmd_audit(args) -> None:
+    from harness.audit import audit
+
+    audit(Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp):
+        sp.add_argument("--config", required=True, help="a table config, e.g. config/glue_base.yaml")
+        sp.add_argument("--scale", default="paper", help="paper (default) or mini")
+        return sp
+
+    with_config(sub.add_parser("validate", help="check a config and exit")).set_defaults(fn=cmd_validate)
+    sp = with_config(sub.add_parser("prep", help="load and tokenize one task once"))
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(fn=cmd_prep)
+    sp = with_config(sub.add_parser("train", help="one backbone x method x task x seed"))
+    sp.add_argument("--method", required=True, help="a method variant of the config (methods: key)")
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--data", required=True, help="the prepared task folder")
+    sp.add_argument("--out", required=True, help="the job's result folder")
+    sp.add_argument("--checkpoint", required=True, help="resumable checkpoint file")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.set_defaults(fn=cmd_train)
+    sp = sub.add_parser("eval", help="score a job's best epoch")
+    sp.add_argument("--train-json", required=True)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(fn=cmd_eval)
+    sp = with_config(sub.add_parser("profile", help="collect job profiles into an efficiency table"))
+    sp.add_argument("--out", required=True)
+    sp.add_argument("profiles", nargs="+")
+    sp.set_defaults(fn=cmd_profile)
+    sp = with_config(sub.add_parser("table", help="aggregate seeds into a paper table (+ figure)"))
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--figure", default=None, help="figure path without suffix: writes .png and .pdf")
+    sp.add_argument("--data-meta", nargs="+", required=True, help="meta.json of each prepared task")
+    sp.add_argument("--evals", nargs="+", required=True, help="eval.json of every job of the table")
+    sp.set_defaults(fn=cmd_table)
+    sp = sub.add_parser("audit", help="parameter counts of every paper table, without weights")
+    sp.add_argument("--out", default="tables/params_audit.csv")
+    sp.set_defaults(fn=cmd_audit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from adapters.registry import MethodConfigError
+    from harness.config import ConfigError
+    from harness.data import DataError
+    from harness.models import ModelError
+
+    try:
+        args.fn(args)
+    except (ConfigError, DataError, MethodConfigError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

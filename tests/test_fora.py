@@ -1,0 +1,315 @@
+"""fora, dfora, lora_random_mask (adapters/fora.py) and the spectral primitive they use."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+
+import helpers
+from adapters import apply_method
+from adapters.fora import DFoRALinear, FoRALinear, RandomMaskLoRALinear, layer_seed, scatter_dense
+from adapters.spectral import random_locations, spectral_to_dense
+
+OURS = {
+    "fora": {"n": 40, "r": 4, "alpha": 8.0},
+    "dfora": {"n": 40, "r": 4, "alpha": 8.0},
+    "lora_random_mask": {"n": 40, "r": 4, "alpha": 8.0},
+}
+
+
+def _layer(cls=FoRALinear, d_out=12, d_in=10, n=20, r=3, seed=0, dtype=torch.float64, **kw):
+    g = torch.Generator().manual_seed(seed)
+    base = nn.Linear(d_in, d_out).to(dtype)
+    return cls(base, n=n, r=r, alpha=kw.pop("alpha", 2.0 * r), dropout=kw.pop("dropout", 0.0), generator=g, **kw)
+
+
+# --- the contract every method meets ---------------------------------------------------------
+@pytest.mark.parametrize("method", list(OURS))
+def test_grads_only_adapter_and_head(method):
+    helpers.check_grads("roberta", method, OURS[method])
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_base_weights_bitwise_unchanged(method):
+    helpers.check_base_unchanged("roberta", method, OURS[method])
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_zero_init_output_unchanged(method):
+    helpers.check_zero_init("roberta", method, OURS[method])
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_merge_unmerge(method):
+    helpers.check_merge("roberta", method, OURS[method])
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_save_load_roundtrip(method, tmp_path):
+    helpers.check_save_load("roberta", method, OURS[method], tmp_path / f"{method}.safetensors")
+
+
+@pytest.mark.parametrize("method", ["fora", "dfora"])
+@pytest.mark.parametrize("arch", ["vit", "llama"])
+def test_other_architectures(method, arch):
+    helpers.check_grads(arch, method, OURS[method])
+    helpers.check_zero_init(arch, method, OURS[method])
+
+
+def test_dropout_grads_and_eval_determinism():
+    helpers.check_grads("roberta", "dfora", {**OURS["dfora"], "dropout": 0.1})
+    helpers.check_zero_init("roberta", "fora", {**OURS["fora"], "dropout": 0.1})  # eval: no dropout
+
+
+# --- the spectral primitive ------------------------------------------------------------------
+def _dense_spectrum(coeffs, loc, shape):
+    f = torch.zeros(shape, dtype=torch.complex128)
+    f[loc[0], loc[1]] = coeffs.to(torch.complex128)
+    return f
+
+
+@pytest.mark.parametrize("complex_coeffs", [False, True])
+def test_spectral_to_dense_is_real_part_of_ifft2(complex_coeffs):
+    g = torch.Generator().manual_seed(0)
+    shape = (6, 9)
+    loc = random_locations(shape, 17, g)
+    c = torch.randn(17, dtype=torch.float64, generator=g)
+    if complex_coeffs:
+        c = torch.complex(c, torch.randn(17, dtype=torch.float64, generator=g))
+    out = spectral_to_dense(c, loc, shape)
+    assert out.dtype == torch.float64 and out.shape == shape
+    torch.testing.assert_close(out, torch.fft.ifft2(_dense_spectrum(c, loc, shape)).real, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (5, 7)])
+def test_spectral_hermitian_is_ifft2_of_conjugate_symmetric_spectrum(shape):
+    rows, cols = shape
+    g = torch.Generator().manual_seed(1)
+    half_cols = cols // 2 + 1
+    loc = random_locations((rows, half_cols), 12, g)
+    c = torch.complex(*torch.randn(2, 12, dtype=torch.float64, generator=g))
+    half = _dense_spectrum(c, loc, (rows, half_cols))
+    full = torch.zeros(shape, dtype=torch.complex128)
+    for j in range(rows):
+        for k in range(half_cols):
+            mirror = ((-j) % rows, (-k) % cols)
+            if k == (-k) % cols:  # DC / Nyquist column: its own mirror, symmetrise it
+                full[j, k] = (half[j, k] + half[mirror].conj()) / 2
+            else:
+                full[j, k] = half[j, k]
+                full[mirror] = half[j, k].conj()
+    assert torch.allclose(full, full.flip(0, 1).roll((1, 1), (0, 1)).conj())  # F[j,k] = conj F[-j,-k]
+    spatial = torch.fft.ifft2(full)
+    assert spatial.imag.abs().max() < 1e-12
+    out = spectral_to_dense(c, loc, shape, hermitian=True)
+    torch.testing.assert_close(out, spatial.real, atol=1e-12, rtol=0)
+
+
+def test_scatter_dense_places_values():
+    loc = torch.tensor([[0, 2, 1], [1, 0, 3]])
+    out = scatter_dense(torch.tensor([1.0, 2.0, 3.0]), loc, (3, 4))
+    expected = torch.zeros(3, 4)
+    expected[0, 1], expected[2, 0], expected[1, 3] = 1.0, 2.0, 3.0
+    assert torch.equal(out, expected)
+
+
+# --- FoRA: eq. (3)-(4), rank, budget, init ----------------------------------------------------
+def _eq3_real(coeffs, loc, rows, cols):
+    """Eq. (3)-(4) written out: S_pq = 1/(r d) sum_j sum_k F_jk exp(i 2 pi (j p / r + k q / d)), A~ = Re S."""
+    F = {(int(j), int(k)): complex(s) for j, k, s in zip(loc[0], loc[1], coeffs)}
+    out = torch.zeros(rows, cols, dtype=torch.float64)
+    for p in range(rows):
+        for q in range(cols):
+            total = 0j
+            for j in range(rows):
+                for k in range(cols):
+                    total += F.get((j, k), 0j) * complex(math.cos(2 * math.pi * (j * p / rows + k * q / cols)),
+                                                        math.sin(2 * math.pi * (j * p / rows + k * q / cols)))
+            out[p, q] = (total / (rows * cols)).real
+    return out
+
+
+def test_fora_matches_handwritten_eq3_eq4():
+    layer = _layer(d_out=5, d_in=6, n=7, r=3)
+    with torch.no_grad():
+        layer.coef_B.copy_(torch.randn(layer.coef_B.shape, dtype=torch.float64))
+    a_tilde, b_tilde = layer.factors()
+    a_ref = _eq3_real(layer.coef_A.detach(), layer.loc_A, 3, 6)
+    b_ref = _eq3_real(layer.coef_B.detach(), layer.loc_B, 5, 3)
+    torch.testing.assert_close(a_tilde, a_ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(b_tilde, b_ref, atol=1e-12, rtol=0)
+    # eq. (2): the layer's output is W0 x + b + scaling * B~ A~ x
+    x = torch.randn(4, 6, dtype=torch.float64)
+    expected = x @ (layer.base_layer.weight + layer.scaling * b_ref @ a_ref).T + layer.base_layer.bias
+    torch.testing.assert_close(layer(x), expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(layer.delta_weight(), layer.scaling * b_ref @ a_ref, atol=1e-12, rtol=0)
+
+
+def test_fora_full_rank_with_fewer_coefficients():
+    layer = _layer(d_out=64, d_in=64, n=100, r=8, dtype=torch.float32)
+    a_tilde, _ = layer.factors()
+    assert layer.coef_A.numel() == 100 < 8 * 64
+    assert torch.linalg.matrix_rank(a_tilde.detach()) == 8
+    with torch.no_grad():
+        layer.coef_B.normal_()
+    _, b_tilde = layer.factors()
+    assert torch.linalg.matrix_rank(b_tilde.detach()) == 8
+    assert torch.linalg.matrix_rank(layer.delta_weight().detach()) == 8  # LoRA with 200 params would be rank 1
+
+
+def test_budget_fixed_by_n_and_clipped():
+    for r in (8, 16, 64):
+        layer = _layer(d_out=768, d_in=768, n=8000, r=r, dtype=torch.float32)
+        expected = min(8000, r * 768)  # FoRA Table 10, ViT-base: 6,144 at r=8, then 8000
+        assert layer.coef_A.numel() == layer.coef_B.numel() == expected
+        assert layer.loc_A.shape == layer.loc_B.shape == (2, expected)
+    # distinct locations
+    layer = _layer(d_out=10, d_in=10, n=30, r=4)
+    assert len({tuple(x) for x in layer.loc_A.T.tolist()}) == 30
+
+
+@pytest.mark.parametrize("init, target", [("kaiming", lambda r, d: 1 / (3 * d)), ("xavier", lambda r, d: 2 / (r + d))])
+def test_fora_init_variance_matches_spatial_init(init, target):
+    r, d = 16, 256
+    layer = _layer(d_out=128, d_in=d, n=500, r=r, init=init, dtype=torch.float32)
+    a_tilde, b_tilde = layer.factors()
+    assert torch.count_nonzero(b_tilde) == 0
+    # Var(A~) equals the empirical Var(A') of the layer's own draw, which is close to the analytic one
+    assert abs(a_tilde.var().item() / target(r, d) - 1) < 0.1
+
+
+def test_fora_init_reproducible_from_generator():
+    a, b = _layer(seed=3), _layer(seed=3)
+    c = _layer(seed=4)
+    assert torch.equal(a.coef_A, b.coef_A) and torch.equal(a.loc_A, b.loc_A) and torch.equal(a.loc_B, b.loc_B)
+    assert not torch.equal(a.loc_A, c.loc_A)
+
+
+def test_per_layer_seeds_distinct_and_seeded():
+    def locs(seed):
+        ad = apply_method(helpers.tiny_roberta(), "fora", OURS["fora"], target_modules=["query", "value"], seed=seed)
+        return [layer.loc_A.clone() for layer in ad.adapter_layers()]
+
+    a, b, c = locs(0), locs(0), locs(1)
+    assert len(a) == 4
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not any(torch.equal(a[i], a[j]) for i in range(4) for j in range(i + 1, 4))
+    assert not any(torch.equal(x, y) for x, y in zip(a, c))
+    assert layer_seed(0, "x") != layer_seed(0, "y") and layer_seed(0, "x") != layer_seed(1, "x")
+
+
+def test_global_rng_untouched():
+    state = torch.random.get_rng_state()
+    apply_method(helpers.tiny_roberta(), "dfora", OURS["dfora"], target_modules=["query", "value"], seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# --- random masking ---------------------------------------------------------------------------
+def test_random_mask_exactly_n_entries():
+    layer = _layer(RandomMaskLoRALinear, d_out=16, d_in=20, n=25, r=4)
+    with torch.no_grad():
+        layer.coef_B.uniform_(0.5, 1.0)
+    a, b = layer.factors()
+    assert torch.count_nonzero(a) == 25 and torch.count_nonzero(b) == 25
+    assert torch.equal(a[layer.loc_A[0], layer.loc_A[1]], layer.coef_A)
+    assert abs(a.abs().max().item()) <= 1 / math.sqrt(20)  # LoRA's Kaiming-uniform bound
+    assert RandomMaskLoRALinear.to_dense is not FoRALinear.to_dense
+
+
+def test_random_mask_with_full_budget_is_lora():
+    layer = _layer(RandomMaskLoRALinear, d_out=6, d_in=5, n=1000, r=2)
+    assert layer.coef_A.numel() == 10 and layer.coef_B.numel() == 12  # every entry: plain LoRA
+
+
+# --- DFoRA -------------------------------------------------------------------------------------
+def test_dfora_initial_magnitude_and_count():
+    layer = _layer(DFoRALinear, d_out=12, d_in=10, n=20, r=3)
+    torch.testing.assert_close(layer.magnitude.detach(), layer.base_layer.weight.norm(dim=1))
+    assert layer.magnitude.numel() == 12
+
+
+class _OneLinear(nn.Module):
+    def __init__(self, lin):
+        super().__init__()
+        self.proj = lin
+
+    def forward(self, x):
+        return self.proj(x)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_dfora_with_lora_update_equals_peft_dora(dropout):
+    """DFoRA's decomposition with the FoRA factors swapped for LoRA's ones is peft's DoRA."""
+    torch.manual_seed(0)
+    base = nn.Linear(10, 12).double()
+    peft_model = get_peft_model(
+        _OneLinear(nn.Linear(10, 12).double()),
+        LoraConfig(r=3, lora_alpha=5.0, lora_dropout=dropout, target_modules=["proj"], use_dora=True),
+    )
+    peft_layer = peft_model.base_model.model.proj
+    with torch.no_grad():
+        peft_layer.base_layer.weight.copy_(base.weight)
+        peft_layer.base_layer.bias.copy_(base.bias)
+        peft_layer.lora_B["default"].weight.normal_()
+        peft_layer.lora_magnitude_vector["default"].weight.mul_(1.3)
+    layer = DFoRALinear(base, n=7, r=3, alpha=5.0, dropout=dropout, generator=torch.Generator().manual_seed(0))
+    lora_a, lora_b = peft_layer.lora_A["default"].weight, peft_layer.lora_B["default"].weight
+    layer.factors = lambda: (lora_a, lora_b)  # the LoRA update in place of FoRA's
+    with torch.no_grad():
+        layer.magnitude.copy_(peft_layer.lora_magnitude_vector["default"].weight)
+    x = torch.randn(4, 10, dtype=torch.float64)
+    for training in (False, True):
+        layer.train(training), peft_model.train(training)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)
+            ours = layer(x)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)
+            theirs = peft_model(x)
+        torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=0)
+        g_ours = torch.autograd.grad(ours.sum(), [layer.magnitude, lora_a, lora_b])
+        g_theirs = torch.autograd.grad(
+            theirs.sum(), [peft_layer.lora_magnitude_vector["default"].weight, lora_a, lora_b]
+        )
+        for go, gt in zip(g_ours, g_theirs):
+            torch.testing.assert_close(go, gt, atol=1e-12, rtol=0)
+    # merged weights agree too
+    layer.eval(), peft_model.eval()
+    with torch.no_grad():
+        layer.merge()
+        peft_model.merge_adapter()
+        torch.testing.assert_close(layer.base_layer.weight, peft_layer.base_layer.weight, atol=1e-12, rtol=0)
+
+
+# --- counts at the papers' shapes, without weights ---------------------------------------------
+@pytest.mark.parametrize(
+    "size, method, hparams, count",
+    [
+        ("base", "fora", {"n": 500, "r": 32}, 24_000),  # FoRA Table 1: 0.024M
+        ("base", "fora", {"n": 250, "r": 256}, 12_000),  # FoRA†: 0.012M
+        ("large", "fora", {"n": 500, "r": 32}, 48_000),  # 0.048M
+        ("large", "fora", {"n": 250, "r": 32}, 24_000),  # 0.024M
+        ("base", "lora_random_mask", {"n": 500, "r": 8}, 24_000),  # Table 10: Mask = FoRA's budget
+        ("base", "dfora", {"n": 500, "r": 8}, 24_000 + 24 * 768),
+    ],
+)
+def test_paper_counts_roberta(size, method, hparams, count):
+    adapted = apply_method(helpers.meta_roberta(size), method, hparams, target_modules=["query", "value"])
+    assert adapted.num_trainable() == count
+
+
+@pytest.mark.parametrize(
+    "variant, method, count",
+    [
+        ("llama2-7b", "fora", 2_560_000),  # FoRA Table 2: 2.56M
+        ("llama2-7b", "dfora", 2_560_000 + 32 * (4096 + 4096)),  # 2.82M
+        ("llama3-8b", "dfora", 2_560_000 + 32 * (4096 + 1024)),  # 2.72M (v_proj: 8 KV heads)
+    ],
+)
+def test_paper_counts_llama_meta(variant, method, count):
+    model = helpers.meta_llama(variant)
+    adapted = apply_method(model, method, {"n": 20000, "r": 256}, target_modules=["q_proj", "v_proj"], head_modules=())
+    assert adapted.num_trainable() == count
