@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.config import ConfigError, load_table, table_configs
+from harness.config import ConfigError, data_size, load_table, table_configs
 
 SCALE = config.get("scale", "paper")
 PY = sys.executable
@@ -18,18 +18,20 @@ except ConfigError as e:
     raise WorkflowError(f"config error: {e}") from None
 
 
-def prep_id(cfg):
+def prep_id(cfg, task):
     """Jobs that tokenize the same way share one prepared dataset (task, tokenizer, max length, sizes)."""
-    d = cfg["data"]
-    return f"{cfg['backbone']['name']}-L{d['max_length']}-{d.get('max_train') or 'all'}-{d.get('max_eval') or 'all'}"
+    sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
+    return f"{cfg['backbone']['name']}-L{cfg['data']['max_length']}-{sizes[0]}-{sizes[1]}"
 
 
 if SCALE == "mini":  # the mini scale never touches the hub
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# jobs import the harness from this checkout whatever the work directory (--directory, SLURM)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
-PREP = {(prep_id(cfg), task): cfg["_path"] for cfg in TABLES.values() for task in cfg["tasks"]}
+PREP = {(prep_id(cfg, task), task): cfg["_path"] for cfg in TABLES.values() for task in cfg["tasks"]}
 
 wildcard_constraints:
     scale="paper|mini",
@@ -39,7 +41,7 @@ wildcard_constraints:
     seed="[0-9]+",
     dataset="[A-Za-z0-9_.-]+",
 
-localrules: all, eval, profile, table
+localrules: all, eval, profile, table, estimate
 
 
 include: "rules/data.smk"

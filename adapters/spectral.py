@@ -31,9 +31,12 @@ def spectral_to_dense(
 
     ``hermitian=False``: Re(ifft2(F)), the definition of FoRA eq. (3)-(4) and LFMA eq. (2)
     (``torch.fft`` 'backward' norm, i.e. the 1/(d1 d2) factor of eq. 3).
-    ``hermitian=True``: the coefficients fill the half-spectrum of ``torch.fft.irfft2``
-    (columns 0..d2//2); the implied full spectrum is conjugate-symmetric, so the inverse DFT is
-    real by construction, not by discarding an imaginary part (FourierMoE, 003 Thm. 3.2).
+    ``hermitian=True``: the coefficients fill the half-spectrum of ``torch.fft.irfft2``; the
+    implied full spectrum is conjugate-symmetric, so the inverse DFT is real by construction, not
+    by discarding an imaginary part (FourierMoE, 003 Thm. 3.2). Callers place locations in
+    columns 1 .. ceil(d2/2)-1: column 0 and the Nyquist column are their own mirror, where
+    ``irfft2`` keeps only the symmetric part (a coefficient there is halved, or loses its
+    imaginary part), so the one-to-one map from coefficients to weights holds only off them.
     """
     rows, cols = shape
     dtype = coeffs.dtype if coeffs.is_complex() else torch.complex64 if coeffs.dtype != torch.float64 else torch.complex128

@@ -73,6 +73,9 @@ METHODS: list[tuple[str, str, dict, list[str] | None]] = [
     ("full_ft", "full_ft", {}, None),
 ]
 REFERENCE = "lora r=8"
+# Only for the paired FoRA-vs-LoRA check at r = 32 (FoRA's rank in Tables 6 and 8).
+EXTRA_FOR_PAIRS: list[tuple[str, str, dict, list[str] | None]] = [("lora r=32", "lora", {"r": 32, "alpha": 32}, QV)]
+PAIRS = [("lora r=8", "fora n=500 r=8"), ("lora r=32", "fora n=500 r=32")]
 MODEL = dict(hidden_size=768, num_hidden_layers=4, num_attention_heads=12, intermediate_size=3072,
              vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, num_labels=2)
 
@@ -103,17 +106,22 @@ def _hwm_bytes() -> int | None:
     return None
 
 
-def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int) -> dict:
-    import torch
+def _spec(label: str):
+    for m in METHODS + EXTRA_FOR_PAIRS:
+        if m[0] == label:
+            return m
+    raise SystemExit(f"unknown method label {label!r}; known: {[m[0] for m in METHODS]}")
 
-    torch.set_num_threads(threads)
-    baseline = _rss_bytes()
+
+def make_stepper(label: str, device: str, batch: int, seq: int):
+    """Model + method + AdamW + fixed batch; returns ``(adapted, step)`` where ``step()`` runs one
+    forward + backward + optimizer step and returns ``(wall seconds, process CPU seconds)``."""
+    import torch
     import transformers
 
     from adapters import apply_method
 
-    spec = next(m for m in METHODS if m[0] == label)
-    _, method, hparams, targets = spec
+    _, method, hparams, targets = _spec(label)
     torch.manual_seed(0)
     cfg = transformers.RobertaConfig(**MODEL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = transformers.RobertaForSequenceClassification(cfg).to(device)
@@ -128,10 +136,10 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
     labels = torch.randint(0, MODEL["num_labels"], (batch,), generator=g).to(device)
     cuda = device.startswith("cuda")
 
-    def step() -> float:
+    def step() -> tuple[float, float]:
         if cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = module(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
         loss = out.loss
         for extra in adapted.extra_losses().values():
@@ -141,8 +149,18 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
         opt.zero_grad(set_to_none=True)
         if cuda:
             torch.cuda.synchronize()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
+    return adapted, step
+
+
+def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    baseline = _rss_bytes()
+    adapted, step = make_stepper(label, device, batch, seq)
+    cuda = device.startswith("cuda")
     for _ in range(warmup):
         step()
     if cuda:
@@ -150,7 +168,8 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
         mem_kind = "cuda max_memory_allocated"
     else:
         mem_kind = "VmHWM - RSS after import torch" if _reset_hwm() else "ru_maxrss - RSS after import torch"
-    times = [step() for _ in range(steps)]
+    both = [step() for _ in range(steps)]
+    times, cpu_times = [w for w, _ in both], [c for _, c in both]
     if cuda:
         peak = torch.cuda.max_memory_allocated()
     else:
@@ -158,17 +177,43 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
         peak = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - baseline
     return {
         "label": label,
-        "method": method,
+        "method": adapted.method,
         "trainable": adapted.num_trainable(),
         "ms_median": 1000 * statistics.median(times),
         "ms_all": [round(1000 * t, 2) for t in times],
+        "cpu_ms_median": 1000 * statistics.median(cpu_times),
         "peak_bytes": peak,
         "memory": mem_kind,
     }
 
 
+def run_pair(label_a: str, label_b: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int) -> dict:
+    """A/B in one process with the steps interleaved (A, B, A, B, ... in alternating order), so that
+    load on a shared machine hits both alike. Ratio = median(B) / median(A)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    _, step_a = make_stepper(label_a, device, batch, seq)
+    _, step_b = make_stepper(label_b, device, batch, seq)
+    for _ in range(warmup):
+        step_a()
+        step_b()
+    a, b = [], []
+    for i in range(steps):
+        if i % 2:
+            b.append(step_b()); a.append(step_a())
+        else:
+            a.append(step_a()); b.append(step_b())
+    med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+    return {
+        "a": label_a, "b": label_b, "steps": steps,
+        "wall_ratio": med(b, 0) / med(a, 0), "cpu_ratio": med(b, 1) / med(a, 1),
+        "a_ms": 1000 * med(a, 0), "b_ms": 1000 * med(b, 0),
+    }
+
+
 # --- micro-benchmark: spectral primitive vs peft FourierFT -------------------------------------
-def micro_benchmark(device: str, threads: int, repeats: int = 50, warmup: int = 10, shape=(768, 768), n: int = 1000) -> dict:
+def micro_benchmark(device: str, threads: int, repeats: int = 50, warmup: int = 5, shape=(768, 768), n: int = 1000) -> dict:
     import torch
     from peft import FourierFTConfig, get_peft_model
     from torch import nn
@@ -206,28 +251,31 @@ def micro_benchmark(device: str, threads: int, repeats: int = 50, warmup: int = 
     with torch.no_grad():
         same = torch.allclose(ours(), theirs(), atol=1e-6, rtol=1e-5)
 
-    def timed(fn, param):
-        samples = []
-        for i in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            (fn() * grad_out).sum().backward()
-            if cuda:
-                torch.cuda.synchronize()
-            if i >= warmup:
-                samples.append(time.perf_counter() - t0)
-            param.grad = None
-        return 1e6 * statistics.median(samples)
+    def once(fn, param) -> tuple[float, float]:
+        if cuda:
+            torch.cuda.synchronize()
+        c0, t0 = time.process_time(), time.perf_counter()
+        (fn() * grad_out).sum().backward()
+        if cuda:
+            torch.cuda.synchronize()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        param.grad = None
+        return wall, cpu
 
-    # Interleave the two so that load changes hit both alike.
-    ours_us, theirs_us = [], []
-    for _ in range(3):
-        ours_us.append(timed(ours, coeffs))
-        theirs_us.append(timed(theirs, spectrum))
+    # Paired and interleaved (ours, peft / peft, ours alternately) so that load changes hit both alike.
+    ours_t, theirs_t = [], []
+    for i in range(warmup + repeats):
+        if i % 2:
+            t_theirs = once(theirs, spectrum); t_ours = once(ours, coeffs)
+        else:
+            t_ours = once(ours, coeffs); t_theirs = once(theirs, spectrum)
+        if i >= warmup:
+            ours_t.append(t_ours)
+            theirs_t.append(t_theirs)
     return {
         "shape": list(shape), "n": n, "same_delta": bool(same),
-        "ours_us": statistics.median(ours_us), "peft_us": statistics.median(theirs_us),
+        "ours_us": 1e6 * statistics.median(w for w, _ in ours_t), "peft_us": 1e6 * statistics.median(w for w, _ in theirs_t),
+        "ours_cpu_us": 1e6 * statistics.median(c for _, c in ours_t), "peft_cpu_us": 1e6 * statistics.median(c for _, c in theirs_t),
     }
 
 
@@ -248,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", help="labels to run (repeatable); default all")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--pair-worker", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--pair-steps", type=int, default=20, help="interleaved steps per side in the paired FoRA/LoRA check")
+    ap.add_argument("--no-pairs", action="store_true", help="skip the paired FoRA-vs-LoRA check")
     ap.add_argument("--micro-only", action="store_true")
     args = ap.parse_args(argv)
 
@@ -259,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         res = run_one(args.worker, args.device, args.threads, args.warmup, args.steps, args.batch, args.seq)
+        print("RESULT " + json.dumps(res))
+        return 0
+    if args.pair_worker:
+        res = run_pair(*args.pair_worker, args.device, args.threads, args.warmup, args.pair_steps, args.batch, args.seq)
         print("RESULT " + json.dumps(res))
         return 0
 
@@ -281,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 res = json.loads(line[len("RESULT "):])
                 runs[label].append(res)
-                print(f"[round {rnd + 1}] {label:28s} {res['ms_median']:8.1f} ms/step  peak {_fmt_mb(res['peak_bytes'])} MB", flush=True)
+                print(f"[round {rnd + 1}] {label:28s} {res['ms_median']:8.1f} ms/step (CPU {res['cpu_ms_median']:8.1f})  "
+                      f"peak {_fmt_mb(res['peak_bytes'])} MB", flush=True)
 
     import torch
 
@@ -297,36 +353,62 @@ def main(argv: list[str] | None = None) -> int:
                 summary[label] = {
                     "method": rs[0]["method"], "trainable": rs[0]["trainable"], "memory": rs[0]["memory"],
                     "ms": statistics.median(r["ms_median"] for r in rs),
+                    "cpu_ms": statistics.median(r["cpu_ms_median"] for r in rs),
                     "peak": statistics.median(r["peak_bytes"] for r in rs),
                 }
         ref = summary.get(REFERENCE)
         print()
-        print(f"| method | trainable | ms/step (median) | x {REFERENCE} | peak MB | x {REFERENCE} |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| method | trainable | ms/step (median) | x {REFERENCE} | CPU ms/step | x {REFERENCE} | peak MB | x {REFERENCE} |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for label in labels:
             if label not in summary:
-                print(f"| {label} | - | failed | - | - | - |")
+                print(f"| {label} | - | failed | - | - | - | - | - |")
                 continue
             s = summary[label]
             rt = f"{s['ms'] / ref['ms']:.2f}" if ref else "-"
+            rc = f"{s['cpu_ms'] / ref['cpu_ms']:.2f}" if ref else "-"
             rm = f"{s['peak'] / ref['peak']:.2f}" if ref and ref["peak"] > 0 else "-"
-            print(f"| {label} | {s['trainable']:,} | {s['ms']:.1f} | {rt} | {_fmt_mb(s['peak'])} | {rm} |")
+            print(f"| {label} | {s['trainable']:,} | {s['ms']:.1f} | {rt} | {s['cpu_ms']:.1f} | {rc} | {_fmt_mb(s['peak'])} | {rm} |")
         if summary:
             print(f"\npeak memory: {next(iter(summary.values()))['memory']}")
         if ref and "fora n=500 r=8" in summary:
             r = summary["fora n=500 r=8"]["ms"] / ref["ms"]
-            print(f"target FoRA <= 1.10 x LoRA step time at the same rank (r=8): {r:.3f} -> {'met' if r <= 1.10 else 'MISSED'}")
+            rc = summary["fora n=500 r=8"]["cpu_ms"] / ref["cpu_ms"]
+            print(f"target FoRA <= 1.10 x LoRA step time at the same rank (r=8): wall {r:.3f} -> {'met' if r <= 1.10 else 'MISSED'}; "
+                  f"CPU time {rc:.3f} -> {'met' if rc <= 1.10 else 'MISSED'}")
+
+    pairs = []
+    if not args.micro_only and not args.no_pairs:
+        print()
+        print(f"paired check (both models in one process, {args.pair_steps} interleaved steps each after {args.warmup} warm-up):")
+        for a, b in PAIRS:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--pair-worker", a, b, "--device", args.device,
+                   "--threads", str(args.threads), "--warmup", str(args.warmup), "--pair-steps", str(args.pair_steps),
+                   "--batch", str(args.batch), "--seq", str(args.seq)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+            if proc.returncode != 0 or line is None:
+                failures[f"{a} vs {b}"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"  {b} vs {a}: FAILED {failures[f'{a} vs {b}']}")
+                continue
+            res = json.loads(line[len("RESULT "):])
+            pairs.append(res)
+            verdict = "met" if res["wall_ratio"] <= 1.10 else "MISSED"  # the target is on step (wall) time
+            print(f"  {b} / {a}: wall {res['wall_ratio']:.3f} ({res['b_ms']:.1f} / {res['a_ms']:.1f} ms), "
+                  f"CPU {res['cpu_ratio']:.3f} -> target <= 1.10 (wall) {verdict}")
 
     micro = micro_benchmark(args.device, args.threads)
     ratio = micro["ours_us"] / micro["peft_us"]
+    cratio = micro["ours_cpu_us"] / micro["peft_cpu_us"]
     print()
     print(f"spectral primitive vs peft FourierFT delta weight ({micro['shape'][0]}x{micro['shape'][1]}, n={micro['n']}, "
-          f"forward+backward, median of 50 x 3 interleaved rounds; same delta weight: {micro['same_delta']}):")
-    print(f"  adapters.spectral.spectral_to_dense: {micro['ours_us']:.0f} us")
-    print(f"  peft FourierFTLayer.get_delta_weight: {micro['peft_us']:.0f} us")
-    print(f"  ratio ours/peft = {ratio:.2f} -> target 'no slower' {'met' if ratio <= 1.0 else 'MISSED'}")
+          f"forward+backward, median of 50 paired interleaved iterations; same delta weight: {micro['same_delta']}):")
+    print(f"  adapters.spectral.spectral_to_dense : wall {micro['ours_us']:8.0f} us   CPU {micro['ours_cpu_us']:8.0f} us")
+    print(f"  peft FourierFTLayer.get_delta_weight: wall {micro['peft_us']:8.0f} us   CPU {micro['peft_cpu_us']:8.0f} us")
+    print(f"  ratio ours/peft: wall {ratio:.2f}, CPU {cratio:.2f} -> target 'no slower' "
+          f"{'met' if ratio <= 1.0 else 'MISSED'} (on wall time)")
     if args.json:
-        args.json.write_text(json.dumps({"header": header, "runs": runs, "summary": summary, "micro": micro,
+        args.json.write_text(json.dumps({"header": header, "runs": runs, "summary": summary, "pairs": pairs, "micro": micro,
                                          "failures": failures}, indent=2))
     return 1 if failures else 0
 

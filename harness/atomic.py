@@ -4,6 +4,7 @@ Snakemake decides what to rerun from which outputs exist, so an output must neve
 half-written (a killed job, a full disk). Everything is written to a temporary name in the
 same folder (same filesystem, so `os.replace` is atomic) and renamed only on success.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["atomic_dir", "atomic_path", "write_json", "write_text"]
 
@@ -87,13 +89,17 @@ def _to_jsonable(obj: Any) -> Any:
         return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
-    raise TypeError(f"write_json: cannot store a {type(obj).__name__} in JSON; convert it to a number, string, list or dict first")
+    raise TypeError(
+        f"write_json: cannot store a {type(obj).__name__} in JSON; convert it to a number, string, list or dict first"
+    )
 
 
 def _check_finite(obj: Any, where: str = "$") -> None:
     """NaN/inf are not JSON: refuse them with the key that holds them instead of writing a file others cannot read."""
     if isinstance(obj, float) and not math.isfinite(obj):
-        raise ValueError(f"write_json: value at {where} is {obj}, which JSON cannot hold; store None or a string instead")
+        raise ValueError(
+            f"write_json: value at {where} is {obj}, which JSON cannot hold; store None or a string instead"
+        )
     if isinstance(obj, dict):
         for k, v in obj.items():
             _check_finite(v, f"{where}.{k}")

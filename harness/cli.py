@@ -22,7 +22,7 @@ def cmd_validate(args) -> None:
 
 
 def cmd_prep(args) -> None:
-    from harness.config import resolve_local_path
+    from harness.config import data_size, resolve_local_path
     from harness.data import prepare
 
     cfg = _table_cfg(args)
@@ -30,25 +30,58 @@ def cmd_prep(args) -> None:
     data_dir = str(Path(data["data_dir"]) / args.task) if data.get("data_dir") else None
     tokenizer = resolve_local_path(cfg["backbone"].get("local_path")) or cfg["backbone"]["hub_id"]
     meta = prepare(args.task, tokenizer, data["max_length"], Path(args.out), data_dir=data_dir,
-                   max_train=data.get("max_train"), max_eval=data.get("max_eval"), seed=0)
+                   max_train=data_size(cfg, "max_train", args.task), max_eval=data_size(cfg, "max_eval", args.task), seed=0)
     print(f"[prep] {args.task}: {meta['n_train']} train / {meta['n_eval']} validation -> {args.out}")
 
 
 def cmd_train(args) -> None:
-    from harness.config import job_settings, resolve_local_path
+    from harness.config import job_settings
     from harness.train import TrainingDiverged, train, write_failure
 
     cfg = _table_cfg(args)
     s = job_settings(cfg, args.method, args.task, args.seed)
-    bb = cfg["backbone"]
     out = Path(args.out)
     try:
-        train(s, data_dir=Path(args.data), model_name=bb["hub_id"], local_path=resolve_local_path(bb.get("local_path")),
-              target_modules=bb["target_modules"], head_modules=bb["head_modules"], out_dir=out,
-              checkpoint=Path(args.checkpoint), device=args.device, threads=args.threads)
+        train(s, out_dir=out, checkpoint=Path(args.checkpoint), **_job_kwargs(cfg, args))
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}; the table marks this run as failed", file=sys.stderr)
         write_failure(out, s, str(e))
+
+
+def _job_kwargs(cfg, args) -> dict:
+    from harness.config import resolve_local_path
+
+    bb = cfg["backbone"]
+    return dict(data_dir=Path(args.data), model_name=bb["hub_id"], local_path=resolve_local_path(bb.get("local_path")),
+                target_modules=bb["target_modules"], head_modules=bb["head_modules"], device=args.device,
+                threads=args.threads)
+
+
+def cmd_calibrate(args) -> None:
+    from harness.atomic import write_json
+    from harness.config import job_settings
+    from harness.estimate import calibrate
+
+    cfg = _table_cfg(args)
+    s = job_settings(cfg, args.method, args.task, cfg["seeds"][0])
+    write_json(Path(args.out), calibrate(s, **_job_kwargs(cfg, args)))
+
+
+def cmd_estimate(args) -> None:
+    import os
+
+    from harness.atomic import write_json, write_text
+    from harness.estimate import estimate, parallel_slots
+    from harness.tables import load_jsons
+
+    cfg = _table_cfg(args)
+    gpus = (cfg.get("resources", {}).get("train") or {}).get("gpus", 0)
+    text, numbers = estimate(load_jsons(args.calibrations), len(cfg["seeds"]), gpus, parallel_slots(gpus, os.cpu_count() or 1))
+    text = f"estimated cost of tables/{cfg['table']}.csv ({cfg['_scale']} scale), from measured step times:\n{text}\n"
+    out = Path(args.out)
+    write_text(out, text)
+    write_json(out.with_suffix(".json"), numbers)
+    print(text, end="")
 
 
 def cmd_eval(args) -> None:
@@ -114,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--threads", type=int, default=None)
     sp.set_defaults(fn=cmd_train)
+    sp = with_config(sub.add_parser("calibrate", help="time a few real steps of a job's settings"))
+    sp.add_argument("--method", required=True)
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.set_defaults(fn=cmd_calibrate)
+    sp = with_config(sub.add_parser("estimate", help="wall-clock and GPU-hours of a table before it runs"))
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--calibrations", nargs="+", required=True)
+    sp.set_defaults(fn=cmd_estimate)
     sp = sub.add_parser("eval", help="score a job's best epoch")
     sp.add_argument("--train-json", required=True)
     sp.add_argument("--out", required=True)

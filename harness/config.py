@@ -172,6 +172,12 @@ def table_configs(config_dir: str | Path = ROOT / "config") -> dict[str, Path]:
     return out
 
 
+def data_size(cfg: dict, key: str, task: str) -> int | None:
+    """``data.max_train`` / ``data.max_eval`` for ``task``: one number for all tasks or one per task."""
+    value = cfg["data"].get(key)
+    return value.get(task) if isinstance(value, dict) else value
+
+
 def resolve_local_path(value: str | None) -> str | None:
     """``pkg:<module>/<sub/dir>`` names a folder inside an installed package (the mini model ships
     in one); anything else is returned as given."""

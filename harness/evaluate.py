@@ -3,6 +3,7 @@
 Computed with scikit-learn and scipy, not the `evaluate` package: `evaluate.load(...)`
 fetches its metric scripts from the hub and fails offline.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,14 @@ import numpy as np
 
 from harness.atomic import write_json
 
-__all__ = ["METRIC_NAMES", "baseline_metric", "baseline_summary", "compute_metric", "evaluate_job", "predictions_from_logits"]
+__all__ = [
+    "METRIC_NAMES",
+    "baseline_metric",
+    "baseline_summary",
+    "compute_metric",
+    "evaluate_job",
+    "predictions_from_logits",
+]
 
 METRIC_NAMES = {"accuracy": "Acc.", "matthews": "MCC", "pearson": "PCC"}
 
@@ -40,7 +48,9 @@ def compute_metric(metric: str, predictions: Any, labels: Any) -> float:
     _check_metric(metric)
     pred, gold = _as_numpy(predictions).reshape(-1), _as_numpy(labels).reshape(-1)
     if pred.shape != gold.shape:
-        raise ValueError(f"compute_metric: {pred.size} predictions for {gold.size} labels; pass one prediction per example")
+        raise ValueError(
+            f"compute_metric: {pred.size} predictions for {gold.size} labels; pass one prediction per example"
+        )
     if pred.size == 0:
         raise ValueError("compute_metric: no examples to score (empty evaluation set)")
     if metric == "accuracy":
@@ -53,7 +63,9 @@ def compute_metric(metric: str, predictions: Any, labels: Any) -> float:
         return float(100.0 * matthews_corrcoef(gold, pred))
     pred, gold = pred.astype(np.float64), gold.astype(np.float64)
     if not (np.isfinite(pred).all() and np.isfinite(gold).all()):
-        raise ValueError("compute_metric: predictions or labels contain NaN/inf (the model diverged: lower the learning rate)")
+        raise ValueError(
+            "compute_metric: predictions or labels contain NaN/inf (the model diverged: lower the learning rate)"
+        )
     if pred.size < 2 or np.ptp(pred) == 0.0 or np.ptp(gold) == 0.0:
         return 0.0
     from scipy.stats import pearsonr
@@ -115,7 +127,12 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             value = compute_metric(job["metric_name"], saved["predictions"], saved["labels"])
         if not math.isclose(value, job["best_metric"], rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"{train_json}: predictions give {value}, training recorded {job['best_metric']}")
-        record |= {"status": "ok", "metric": value, "metric_name": job["metric_name"], "best_epoch": job["best_epoch"],
-                   "trainable_params": job["trainable_params"]}
+        record |= {
+            "status": "ok",
+            "metric": value,
+            "metric_name": job["metric_name"],
+            "best_epoch": job["best_epoch"],
+            "trainable_params": job["trainable_params"],
+        }
     write_json(out, record)
     return record

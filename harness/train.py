@@ -19,7 +19,7 @@ import random
 import resource
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +115,54 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def train(
+@dataclass
+class Job:
+    """A job ready to train: the adapted model, its data and its optimizers."""
+
+    settings: JobSettings
+    task: object
+    adapted: object
+    meta: dict
+    train_set: object
+    eval_loader: DataLoader
+    collate: object
+    optimizers: list
+    schedulers: list
+    trainable: list
+    device: torch.device
+    steps_per_epoch: int
+
+    def epoch_loader(self, epoch: int) -> DataLoader:
+        """Batches of ``epoch`` in an order that is a pure function of (seed, epoch): resumable."""
+        order = torch.Generator().manual_seed(self.settings.seed * 1_000_003 + epoch)
+        return DataLoader(self.train_set, batch_size=self.settings.batch_size, shuffle=True, generator=order,
+                          collate_fn=self.collate)
+
+    def step(self, batch: dict, step: int, epoch: int) -> float:
+        """One optimizer step (task loss + the method's extra losses); NaN/inf stops the job."""
+        s = self.settings
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        loss = self.adapted.model(**batch).loss
+        for extra in self.adapted.extra_losses().values():
+            loss = loss + extra
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: loss became {loss.item()} "
+                f"at step {step} (epoch {epoch + 1})"
+            )
+        loss.backward()
+        if s.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.trainable, s.max_grad_norm)
+        for opt, sch in zip(self.optimizers, self.schedulers):
+            opt.step()
+            sch.step()
+            opt.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return loss.item()
+
+
+def setup_job(
     s: JobSettings,
     *,
     data_dir: Path,
@@ -123,13 +170,9 @@ def train(
     local_path: str | None,
     target_modules: list[str],
     head_modules: list[str],
-    out_dir: Path,
-    checkpoint: Path,
     device: str = "auto",
     threads: int | None = None,
-) -> dict:
-    """Run one job; write ``train.json`` and ``profile.json`` (and the best adapter) to ``out_dir``."""
-    t_start = time.perf_counter()
+) -> Job:
     if threads:
         torch.set_num_threads(threads)
     dev = _device(device)
@@ -144,15 +187,24 @@ def train(
     from transformers import DataCollatorWithPadding
 
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    train_set, eval_set = data["train"], data["validation"]
-    eval_loader = DataLoader(eval_set, batch_size=s.eval_batch_size, shuffle=False, collate_fn=collate)
-    steps_per_epoch = math.ceil(len(train_set) / s.batch_size)
-    total_steps = steps_per_epoch * s.epochs
+    eval_loader = DataLoader(data["validation"], batch_size=s.eval_batch_size, shuffle=False, collate_fn=collate)
+    steps_per_epoch = math.ceil(len(data["train"]) / s.batch_size)
     optimizers = build_optimizers(adapted, s)
-    schedulers = build_schedulers(optimizers, s, total_steps)
+    schedulers = build_schedulers(optimizers, s, steps_per_epoch * s.epochs)
     trainable = [p for _, p in adapted.trainable_parameters(include_head=True)]
+    return Job(s, task, adapted, meta, data["train"], eval_loader, collate, optimizers, schedulers, trainable, dev,
+               steps_per_epoch)
 
-    signature = _signature(s, meta, model_name)
+
+def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
+    """Run one job (``job_kwargs``: see :func:`setup_job`); write ``train.json`` and
+    ``profile.json`` (and the best adapter) to ``out_dir``."""
+    t_start = time.perf_counter()
+    job = setup_job(s, **job_kwargs)
+    adapted, task, meta, dev = job.adapted, job.task, job.meta, job.device
+    optimizers, schedulers, steps_per_epoch = job.optimizers, job.schedulers, job.steps_per_epoch
+
+    signature = _signature(s, meta, job_kwargs["model_name"])
     history: list[dict] = []
     best = {"epoch": None, "metric": -math.inf}
     start_epoch = 0
@@ -175,36 +227,18 @@ def train(
     step_times: list[float] = []
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, s.epochs):
-        order = torch.Generator().manual_seed(s.seed * 1_000_003 + epoch)  # a pure function of (seed, epoch)
-        loader = DataLoader(train_set, batch_size=s.batch_size, shuffle=True, generator=order, collate_fn=collate)
-        bar = tqdm(loader, desc=f"{s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}/{s.epochs}", leave=False, file=sys.stderr)
+        bar = tqdm(job.epoch_loader(epoch), desc=f"{s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}/{s.epochs}",
+                   leave=False, file=sys.stderr)
         for batch in bar:
             t0 = time.perf_counter()
-            batch = {k: v.to(dev) for k, v in batch.items()}
-            loss = adapted.model(**batch).loss
-            for extra in adapted.extra_losses().values():
-                loss = loss + extra
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: loss became {loss.item()} "
-                    f"at step {step + 1} (epoch {epoch + 1})"
-                )
-            loss.backward()
-            if s.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(trainable, s.max_grad_norm)
-            for opt, sch in zip(optimizers, schedulers):
-                opt.step()
-                sch.step()
-                opt.zero_grad(set_to_none=True)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
+            loss = job.step(batch, step + 1, epoch)
             step_times.append(time.perf_counter() - t0)
             step += 1
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss:.4f}")
         t_eval = time.perf_counter()
-        preds, labels = predict(adapted.model, eval_loader, dev, task.num_labels)
+        preds, labels = predict(adapted.model, job.eval_loader, dev, task.num_labels)
         metric = compute_metric(task.metric, preds, labels)
-        history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": loss.item()})
+        history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": loss})
         print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: {task.metric} {metric:.2f}", file=sys.stderr)
         if metric > best["metric"]:
             best = {"epoch": epoch + 1, "metric": metric}
@@ -244,7 +278,7 @@ def train(
         "adapter": "adapter.safetensors",
         "predictions": "predictions.npz",
         "settings": asdict(s),
-        "model": model_name,
+        "model": job_kwargs["model_name"],
         "data": {k: meta[k] for k in ("n_train", "n_eval") if k in meta},
     }
     n_timed = len(step_times)

@@ -1,5 +1,5 @@
 def data_dir(table, task):
-    return f"data/{SCALE}/{prep_id(TABLES[table])}/{task}"
+    return f"data/{SCALE}/{prep_id(TABLES[table], task)}/{task}"
 
 
 rule prep:
@@ -24,5 +24,5 @@ def TABLES_RES(w, rule_name, key, default):
     if hasattr(w, "table"):
         cfg = TABLES[w.table]
     else:
-        cfg = next(TABLES[t] for t in TABLES if prep_id(TABLES[t]) == w.dataset)
+        cfg = next(TABLES[t] for t in TABLES if prep_id(TABLES[t], w.task) == w.dataset)
     return (cfg.get("resources", {}).get(rule_name) or {}).get(key, default)

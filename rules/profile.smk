@@ -16,3 +16,37 @@ rule profile:
         cfg=lambda w: TABLES[w.table]["_path"],
     shell:
         "{PY} -m harness profile --config {params.cfg} --scale {SCALE} --out {output} {input}"
+
+
+rule calibrate:
+    """A few real optimizer steps and an eval pass of one method x task, timed on this machine."""
+    input:
+        data=lambda w: data_dir(w.table, w.task),
+    output:
+        "calibration/{scale}/{table}/{method}/{task}.json",
+    params:
+        cfg=lambda w: TABLES[w.table]["_path"],
+    threads: lambda w: TABLES_RES(w, "train", "cpus_per_task", 1)
+    resources:
+        mem_mb=lambda w: TABLES_RES(w, "train", "mem_mb", 4000),
+        runtime=lambda w: TABLES_RES(w, "train", "runtime", 60),
+        cpus_per_task=lambda w: TABLES_RES(w, "train", "cpus_per_task", 1),
+        gpu=lambda w: TABLES_RES(w, "train", "gpus", 0),
+    log:
+        "logs/{scale}/calibrate/{table}/{method}/{task}.log",
+    shell:
+        "{PY} -m harness calibrate --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
+        "--task {wildcards.task} --data {input.data} --out {output} --threads {threads} 2> {log}"
+
+
+rule estimate:
+    """The bill of a table before it runs: `snakemake estimates/glue_base.txt`."""
+    input:
+        lambda w: [f"calibration/{SCALE}/{w.table}/{m}/{t}.json" for m in TABLES[w.table]["methods"] for t in TABLES[w.table]["tasks"]],
+    output:
+        "estimates/{table}.txt",
+        "estimates/{table}.json",
+    params:
+        cfg=lambda w: TABLES[w.table]["_path"],
+    shell:
+        "{PY} -m harness estimate --config {params.cfg} --scale {SCALE} --out {output[0]} --calibrations {input}"

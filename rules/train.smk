@@ -9,7 +9,7 @@ rule train:
         cfg=lambda w: TABLES[w.table]["_path"],
         checkpoint="checkpoints/{scale}/{table}/{method}/{task}/seed{seed}.pt",
         outdir=lambda w, output: str(Path(output.train).parent),
-    threads: 1
+    threads: lambda w: TABLES_RES(w, "train", "cpus_per_task", 1)
     resources:
         mem_mb=lambda w: TABLES_RES(w, "train", "mem_mb", 4000),
         runtime=lambda w: TABLES_RES(w, "train", "runtime", 60),

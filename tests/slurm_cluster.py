@@ -81,11 +81,12 @@ class SlurmCluster:
     node = "localhost"
 
     def __init__(self, root: str | Path, cpus: int | None = None, real_memory_mb: int | None = None,
-                 min_job_age: int = 600, start_timeout: float = 60.0):
+                 gpus: int = 0, min_job_age: int = 600, start_timeout: float = 60.0):
         self.root = Path(root).resolve()
         self.cpus = cpus or os.cpu_count() or 1
         # slurmd drains a node that has less memory than configured: stay well below MemTotal
         self.real_memory_mb = real_memory_mb or max(1000, int(_mem_total_mb() * 0.8))
+        self.gpus = gpus  # fake GPUs (a gres count, no device): lets jobs ask for --gpus on a CPU box
         self.min_job_age = min_job_age
         self.start_timeout = start_timeout
         self.user = getpass.getuser()
@@ -118,7 +119,7 @@ class SlurmCluster:
         for d in ("munge", "state", "spool", "log", "bin"):
             (r / d).mkdir(parents=True, exist_ok=True)
         os.chmod(r, 0o755)
-        os.chmod(r / "munge", 0o700)
+        os.chmod(r / "munge", 0o711)  # munged wants the socket's folder searchable by all
         key = r / "munge" / "munge.key"
         if not key.exists():
             if which("mungekey"):
@@ -132,6 +133,15 @@ class SlurmCluster:
             wrapper.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}"; export SLURM_CONF\n'
                                f'exec "{which(client)}" "$@"\n')
             wrapper.chmod(0o755)
+        gres = ""
+        if self.gpus:
+            # slurmd counts GPUs by their device files; any character devices will do for a fake
+            devices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"][: self.gpus]
+            if len(devices) < self.gpus:
+                raise ClusterError(f"at most 5 fake GPUs, not {self.gpus}")
+            (r / "gres.conf").write_text("AutoDetect=off\n" + "".join(
+                f"NodeName={self.node} Name=gpu File={d}\n" for d in devices))
+            gres = f" Gres=gpu:{self.gpus}"
         self.conf.write_text(f"""\
 # single-node test cluster written by tests/slurm_cluster.py
 ClusterName=fpbtest
@@ -160,12 +170,14 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MinJobAge={self.min_job_age}
+DefMemPerCPU=500
 ReturnToService=2
 InactiveLimit=0
 KillWait=5
 SlurmdTimeout=60
 MailProg=/bin/true
-NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.hostname} CPUs={self.cpus} RealMemory={self.real_memory_mb} State=UNKNOWN
+{"GresTypes=gpu" if self.gpus else ""}
+NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.hostname} CPUs={self.cpus} RealMemory={self.real_memory_mb}{gres} State=UNKNOWN
 PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
 
@@ -239,6 +251,11 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
             jid, name, comment, state = line.split("|", 3)
             out.append({"id": jid, "name": name, "comment": comment, "state": state})
         return out
+
+    def job_info(self, job_id: str) -> dict:
+        """``scontrol show job`` as a dict (TresPerJob, MinMemoryNode, TimeLimit, CPUs/Task, ...)."""
+        out = self.run("scontrol", "show", "job", "--oneliner", str(job_id)).stdout
+        return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
 
     def diagnostics(self) -> str:
         parts = []

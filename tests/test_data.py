@@ -1,5 +1,6 @@
 """Task data: builtin splits are fixed, stratified and leak-free; GLUE loads from local files or fails
 fast offline; prepared folders round-trip; outputs are written atomically."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from test_models import DEAD_ENDPOINT, cut_network
 
 from harness import data
 from harness.atomic import atomic_dir, atomic_path, write_json
 from harness.data import DataError, get_task, load_prepared, load_raw, prepare
 from harness.evaluate import baseline_metric
 from harness.models import minilm_path
-from test_models import DEAD_ENDPOINT, cut_network
 
 BUILTIN = ["rt_polarity", "rt_pair", "dal_pleasantness"]
 
@@ -45,7 +46,11 @@ def empty_hf_cache(monkeypatch, tmp_path):
 def test_task_table():
     assert get_task("mnli").eval_split == "validation_matched"
     assert {n: get_task(n).metric for n in ("sst2", "cola", "stsb", "mrpc")} == {
-        "sst2": "accuracy", "cola": "matthews", "stsb": "pearson", "mrpc": "accuracy"}
+        "sst2": "accuracy",
+        "cola": "matthews",
+        "stsb": "pearson",
+        "mrpc": "accuracy",
+    }
     assert get_task("stsb").num_labels == 1 and get_task("rte").text_keys == ("sentence1", "sentence2")
     with pytest.raises(DataError, match=r"unknown task 'sst3': use one of .*sst2.*rt_polarity"):
         get_task("sst3")
@@ -173,8 +178,13 @@ def test_glue_prepare_from_save_to_disk_root(tmp_path, tokenizer):
     from datasets import Dataset, DatasetDict
 
     rows = lambda rs: {"sentence": [r[0] for r in rs], "label": [r[1] for r in rs], "idx": list(range(len(rs)))}
-    DatasetDict({"train": Dataset.from_dict(rows(SST2_TRAIN)), "validation": Dataset.from_dict(rows(SST2_VAL)),
-                 "test": Dataset.from_dict(rows(SST2_VAL))}).save_to_disk(str(tmp_path / "glue" / "sst2"))
+    DatasetDict(
+        {
+            "train": Dataset.from_dict(rows(SST2_TRAIN)),
+            "validation": Dataset.from_dict(rows(SST2_VAL)),
+            "test": Dataset.from_dict(rows(SST2_VAL)),
+        }
+    ).save_to_disk(str(tmp_path / "glue" / "sst2"))
     meta = prepare("sst2", tokenizer, 32, tmp_path / "prep", data_dir=tmp_path / "glue")
     assert meta["source"]["format"] == "save_to_disk" and (meta["n_train"], meta["n_eval"]) == (4, 2)
     assert meta["baseline"]["value"] == 50.0  # train tie 2:2 -> class 0; validation has one 0 of 2

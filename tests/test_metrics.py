@@ -1,4 +1,5 @@
 """Metrics against values computed by hand, on the 0-100 scale the papers print."""
+
 from __future__ import annotations
 
 import math

@@ -1,0 +1,65 @@
+"""The DAG end to end: dry-run job counts at paper scale, and a real mini run that writes the table."""
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from dag import ROOT, env, snakemake, tiny_config
+from harness.config import load_table
+
+
+def planned_jobs(target: str, tmp_path) -> dict[str, int]:
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                          "-n", "--cores", "1", target], env=env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", out.stdout, re.M)}
+
+
+@pytest.mark.parametrize("table", ["glue_base", "glue_large"])
+def test_paper_dry_run_plans_methods_x_tasks_x_seeds(table, tmp_path):
+    cfg = load_table(ROOT / "config" / f"{table}.yaml")
+    jobs = planned_jobs(f"tables/{table}.csv", tmp_path)
+    n = len(cfg["methods"]) * 6 * 5
+    assert (len(cfg["tasks"]), len(cfg["seeds"])) == (6, 5)
+    assert jobs["train"] == n and jobs["eval"] == n and jobs["prep"] == 6 and jobs["table"] == 1
+
+
+def test_bad_config_stops_the_dag_before_any_job(tmp_path):
+    cfg_dir = tiny_config(tmp_path, seeds=2)
+    out = snakemake(tmp_path / "work", cfg_dir, "tables/tiny.csv")
+    assert out.returncode != 0
+    assert "config error" in out.stderr and "seeds: 2 is not of type 'array'" in out.stderr
+    assert not (tmp_path / "work" / "data").exists()
+
+
+@pytest.mark.slow
+def test_mini_dag_writes_the_table(tmp_path):
+    work, cfg_dir = tmp_path / "work", tiny_config(tmp_path)
+    out = snakemake(work, cfg_dir, "estimates/tiny.txt")  # the bill, before the table runs
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "estimated cost of tables/tiny.csv (mini scale)" in out.stdout and "12 jobs" in out.stdout
+    estimated = json.loads((work / "estimates" / "tiny.json").read_text())["job_hours"] * 3600
+    out = snakemake(work, cfg_dir, "tables/tiny.csv", "tables/efficiency_tiny.csv")
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = {r["method"]: r for r in csv.DictReader(open(work / "tables" / "tiny.csv"))}
+    assert list(rows) == ["lora", "fora", "baseline"]
+    for method in ("lora", "fora"):
+        r = rows[method]
+        for task in ("rt_polarity", "dal_pair", "dal_pleasantness"):
+            assert r[f"{task}_seeds"] == "2/2"
+            float(r[task]), float(r[f"{task}_spread"])  # numbers in every cell
+        # the cell is the median of the two seeds' best epochs, recomputed here from eval.json
+        vals = [json.loads((work / f"results/mini/tiny/{method}/rt_polarity/seed{s}/eval.json").read_text())["metric"] for s in (0, 1)]
+        assert float(r["rt_polarity"]) == pytest.approx(sum(vals) / 2, abs=0.006)
+        assert r["scale"] == "mini" and r["rt_polarity_paper"] == ""
+    assert int(rows["fora"]["trainable_params"]) == 6 * 2 * 2 * 500  # 6 layers x (q, v) x (A, B) x n
+    meta = json.loads((work / "tables" / "tiny.meta.json").read_text())
+    assert meta["scale"] == "mini" and meta["tasks"]["rt_polarity"]["n_train"] == 96
+    eff = list(csv.DictReader(open(work / "tables" / "efficiency_tiny.csv")))
+    assert len(eff) == 6 and all(float(e["step_seconds_median"]) > 0 and float(e["peak_memory_mb"]) > 0 for e in eff)
+    assert (work / "figures" / "tiny.png").stat().st_size > 1000 and (work / "figures" / "tiny.pdf").exists()
+    measured = sum(json.loads(p.read_text())["wall_seconds"] for p in work.glob("results/mini/tiny/*/*/seed*/profile.json"))
+    assert 0.5 <= estimated / measured <= 2.0, (estimated, measured)
