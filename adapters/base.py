@@ -1,6 +1,8 @@
 """The base class every adapter layer of ours derives from (the peft baselines are wrapped)."""
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
@@ -37,6 +39,14 @@ class AdapterLayer(nn.Module):
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"adapter": [p for p in self.parameters() if p.requires_grad]}
+
+
+def layer_generator(seed: int, layer_name: str) -> torch.Generator:
+    """The CPU generator a layer draws its random choices from: a function of the run ``seed`` and
+    the layer's dotted name (stable across processes, unlike ``hash``), so the same seed gives the
+    same adapter and distinct layers get unrelated streams. The global RNG is never touched."""
+    digest = hashlib.sha256(f"{seed}/{layer_name}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
 
 
 def replace_linear_modules(model: nn.Module, target_modules: list[str], make) -> int:

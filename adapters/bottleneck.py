@@ -37,7 +37,7 @@ Methods (the RoBERTa-large budgets of 004 Table 1, copied there from Hu et al. 2
   after attention"), i.e. parallel to the attention output projection of every layer.
 
 Initialisation (all three): ``W_down``/``b_down`` as ``nn.Linear`` draws them (kaiming-uniform,
-``U(±1/sqrt(d))``), from a per-layer generator seeded ``seed * 100_003 + i``; ``W_up`` and
+``U(±1/sqrt(d))``), from the per-layer generator ``adapters.base.layer_generator(seed, name)``; ``W_up`` and
 ``b_up`` are zero, so the adapted model equals the base model at step 0 (Houlsby's
 near-identity initialisation made exact). LayerNorms of the backbone stay frozen (the 0.8M
 counts above do not include them). Not mergeable: the adapters are nonlinear.
@@ -53,7 +53,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adapters.base import AdapterLayer
+from adapters.base import AdapterLayer, layer_generator
 from adapters.registry import MethodConfigError, register
 
 # --- placement --------------------------------------------------------------------------------
@@ -332,10 +332,10 @@ class FAAConfig:
 
 
 def _attach(model: nn.Module, method: str, sites: tuple[str, ...], seed: int, make) -> nn.Module:
-    """Wrap every placement site; the i-th site (``named_modules`` order) gets the generator
-    seeded ``seed * 100_003 + i``. Adapter parameters are created trainable."""
-    for i, (name, module) in enumerate(placement_sites(model, sites, method)):
-        _swap(model, name, make(module, torch.Generator().manual_seed(seed * 100_003 + i)))
+    """Wrap every placement site with the generator ``layer_generator(seed, site name)``.
+    Adapter parameters are created trainable."""
+    for name, module in placement_sites(model, sites, method):
+        _swap(model, name, make(module, layer_generator(seed, name)))
     return model
 
 

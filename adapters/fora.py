@@ -11,7 +11,7 @@ fixed budget of learnable values at fixed random locations of the factor:
 * ``lora_random_mask``: the same n values scattered directly into A and B (no transform).
 
 Randomness: each replaced layer draws its locations and A's initial values from its own CPU
-``torch.Generator`` seeded by :func:`layer_seed` (``seed`` and the layer's name), never from the
+``torch.Generator`` seeded by :func:`adapters.base.layer_generator` (``seed`` and the layer's name), never from the
 global RNG, so the same seed rebuilds the same adapter on any device. On ``meta`` base weights
 nothing is drawn (only shapes, for parameter counts).
 
@@ -21,7 +21,6 @@ give none, and the benchmark's GLUE configs set ``alpha = r`` explicitly (scalin
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -30,19 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adapters.base import AdapterLayer, replace_linear_modules
+from adapters.base import AdapterLayer, layer_generator, replace_linear_modules
 from adapters.registry import MethodConfigError, register
 from adapters.spectral import random_locations, spectral_to_dense
 
 
 # --- helpers shared by the three methods -----------------------------------------------------
-def layer_seed(seed: int, layer_name: str) -> int:
-    """A per-layer seed derived from the run ``seed`` and the layer's dotted name (stable across
-    processes, unlike ``hash``); distinct layers get unrelated generators."""
-    digest = hashlib.sha256(f"{seed}/{layer_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def scatter_dense(values: torch.Tensor, locations: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """``values`` (n) placed at ``locations`` (2 x n) of a zero ``shape`` matrix (differentiable)."""
     return values.new_zeros(shape).index_put((locations[0], locations[1]), values)
@@ -291,7 +283,7 @@ def _replace(model: nn.Module, layer_cls, cfg: SparseLoRAConfig, target_modules,
     kwargs = cfg.layer_kwargs()
 
     def make(name: str, linear: nn.Linear) -> AdapterLayer:
-        generator = torch.Generator().manual_seed(layer_seed(seed, name))
+        generator = layer_generator(seed, name)
         return layer_cls(linear, generator=generator, **kwargs)
 
     replace_linear_modules(model, target_modules, make)

@@ -44,7 +44,7 @@ Departures from Alg. 1 and choices the paper leaves open (each one a config fiel
   but needs an extra k-sized buffer per layer, and AdamW's weight decay would then pull ``ΔW``
   toward ``-ΔW_0`` instead of toward 0 (the base model), so we start ``c`` at zero instead.
 * **Randomness.** ``ΔW_init`` for the i-th adapted layer (in ``named_modules`` order) is drawn
-  on the CPU from ``torch.Generator().manual_seed(seed * 100_003 + i)`` so that the same seed
+  on the CPU from ``adapters.base.layer_generator(seed, layer name)`` so that the same seed
   gives the same mask and ``c`` on any device. On the meta device (parameter counts of
   paper-size models) only the shapes of ``c`` and the locations are built.
 * The locations are kept as a persistent ``2 x k`` buffer (row-major order of the mask, i.e.
@@ -62,7 +62,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adapters.base import AdapterLayer, replace_linear_modules
+from adapters.base import AdapterLayer, layer_generator, replace_linear_modules
 from adapters.registry import MethodConfigError, register
 from adapters.spectral import spectral_to_dense
 
@@ -177,11 +177,5 @@ class LFMALayer(AdapterLayer):
 @register("lfma", config=LFMAConfig, mergeable=True, paper="001 Alg. 1, eq. 1-2")
 def apply_lfma(model: nn.Module, cfg: LFMAConfig, target_modules: list[str], seed: int) -> nn.Module:
     """Wrap every target ``nn.Linear`` (001 §4.1: ViT query; §4.2: RoBERTa query and value)."""
-    counter = iter(range(1 << 30))
-
-    def make(name: str, linear: nn.Linear) -> LFMALayer:
-        generator = torch.Generator().manual_seed(seed * 100_003 + next(counter))
-        return LFMALayer(linear, cfg, generator)
-
-    replace_linear_modules(model, target_modules, make)
+    replace_linear_modules(model, target_modules, lambda name, linear: LFMALayer(linear, cfg, layer_generator(seed, name)))
     return model

@@ -23,12 +23,11 @@ construction (Thm. 3.2); Fig. 4 varies n (coefficients per expert), Z (experts, 
 transform is an O(d log d) chirp-FFT "surrogate"; the adapter is an MoE-LoRA.
 
 Not mergeable (token-dependent routing): ``mergeable=False``, ``delta_weight`` is not defined.
-Randomness: every layer draws from its own CPU ``torch.Generator`` seeded by :func:`layer_seed`
+Randomness: every layer draws from its own CPU ``torch.Generator`` seeded by :func:`adapters.base.layer_generator`
 (the run seed and the layer's dotted name), never from the global RNG.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -36,7 +35,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from adapters.base import AdapterLayer, replace_linear_modules
+from adapters.base import AdapterLayer, layer_generator, replace_linear_modules
 from adapters.registry import MethodConfigError, register
 from adapters.spectral import dfrft, frft, random_locations, spectral_to_dense
 
@@ -44,12 +43,6 @@ from adapters.spectral import dfrft, frft, random_locations, spectral_to_dense
 # ------------------------------------------------------------------------------------------------
 # Shared by both methods: seeding, the top-k router, the token dispatch, the layer skeleton.
 # ------------------------------------------------------------------------------------------------
-def layer_seed(seed: int, layer_name: str) -> int:
-    """Per-layer seed from the run ``seed`` and the layer's dotted name (stable across processes)."""
-    digest = hashlib.sha256(f"moe/{seed}/{layer_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def _adapter_dtype(base: nn.Linear) -> torch.dtype:
     return torch.float64 if base.weight.dtype == torch.float64 else torch.float32
 
@@ -305,7 +298,7 @@ def apply_fourier_moe(model: nn.Module, cfg: FourierMoEConfig, target_modules: l
     replace_linear_modules(
         model,
         target_modules,
-        lambda name, linear: FourierMoELinear(linear, cfg, torch.Generator().manual_seed(layer_seed(seed, name)), name),
+        lambda name, linear: FourierMoELinear(linear, cfg, layer_generator(seed, name), name),
     )
     return model
 
@@ -428,6 +421,6 @@ def apply_frame(model: nn.Module, cfg: FRAMEConfig, target_modules: list[str], s
     replace_linear_modules(
         model,
         target_modules,
-        lambda name, linear: FRAMELinear(linear, cfg, torch.Generator().manual_seed(layer_seed(seed, name)), name),
+        lambda name, linear: FRAMELinear(linear, cfg, layer_generator(seed, name), name),
     )
     return model

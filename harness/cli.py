@@ -113,7 +113,8 @@ def cmd_table(args) -> None:
     write_table(rows, scale, out, out.with_suffix(".meta.json"))
     if args.figure:
         fig = Path(args.figure)
-        plot_table(out, cfg["tasks"], cfg["title"], fig.with_suffix(".png"), fig.with_suffix(".pdf"))
+        title = f"{cfg['table']}: {cfg['title']}" if cfg["_scale"] == "paper" else f"{cfg['table']}: {cfg['backbone']['name']}"
+        plot_table(out, cfg["tasks"], title, fig.with_suffix(".png"), fig.with_suffix(".pdf"))
     print(f"[table] {out} ({scale['scale']} scale, {len(rows) - 1} methods)")
 
 

@@ -3,6 +3,7 @@ rule table:
     input:
         evals=lambda w: table_jobs(w.table, "eval.json"),
         data=lambda w: [data_dir(w.table, t) for t in TABLES[w.table]["tasks"]],
+        efficiency="tables/efficiency_{table}.csv",  # asking for a table also gives its efficiency table
     output:
         csv="tables/{table}.csv",
         meta="tables/{table}.meta.json",

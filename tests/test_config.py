@@ -64,3 +64,23 @@ def test_unknown_scale_and_missing_file(tmp_path):
         load_table(ROOT / "config" / "glue_base.yaml", "huge")
     with pytest.raises(ConfigError, match="does not exist"):
         load_table(tmp_path / "nope.yaml")
+
+
+def test_bad_model_path_and_bad_data_file_are_one_line_before_training(tmp_path, capsys):
+    from dag import tiny_config
+
+    cfg_dir = tiny_config(tmp_path, backbone={"name": "x", "hub_id": "x/y", "local_path": str(tmp_path / "no-model"),
+                                              "target_modules": ["query"], "head_modules": ["classifier"]})
+    args = ["prep", "--config", str(cfg_dir / "tiny.yaml"), "--scale", "mini", "--task", "rt_polarity", "--out", str(tmp_path / "d")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no-model" in err and len(err.splitlines()) == 1
+
+    (tmp_path / "glue" / "sst2").mkdir(parents=True)
+    (tmp_path / "glue" / "sst2" / "train.csv").write_text("")
+    (tmp_path / "glue" / "sst2" / "validation.csv").write_text("")
+    cfg_dir = tiny_config(tmp_path, tasks=["sst2"], data={"data_dir": str(tmp_path / "glue"), "max_length": 16})
+    args[2], args[6] = str(cfg_dir / "tiny.yaml"), "sst2"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "train.csv" in err and len(err.splitlines()) == 1

@@ -52,6 +52,7 @@ def test_same_seed_same_numbers_and_resume_after_kill(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # kill -9 snakemake and the training job after epoch 1
     proc.wait()
     assert ckpt.exists() and not (work / JOB / "train.json").exists()
+    assert snakemake(work, cfg_dir, f"{JOB}/train.json", extra=("--unlock",)).returncode == 0  # the killed run's lock
     out = snakemake(work, cfg_dir, f"{JOB}/train.json", extra=("--rerun-incomplete",))
     assert out.returncode == 0, out.stderr[-3000:]
     log = (work / "logs/mini/train/tiny/lora/rt_polarity/seed0.log").read_text()
