@@ -42,10 +42,10 @@ def spectral_to_dense(
     dtype = coeffs.dtype if coeffs.is_complex() else torch.complex64 if coeffs.dtype != torch.float64 else torch.complex128
     if hermitian:
         half = torch.zeros(rows, cols // 2 + 1, dtype=dtype, device=coeffs.device)
-        half = half.index_put((locations[0], locations[1]), coeffs.to(dtype))
+        half.index_put_((locations[0], locations[1]), coeffs.to(dtype))  # in place: no second spectrum
         return torch.fft.irfft2(half, s=(rows, cols))
     spectrum = torch.zeros(rows, cols, dtype=dtype, device=coeffs.device)
-    spectrum = spectrum.index_put((locations[0], locations[1]), coeffs.to(dtype))
+    spectrum.index_put_((locations[0], locations[1]), coeffs.to(dtype))
     return torch.fft.ifft2(spectrum).real
 
 

