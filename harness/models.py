@@ -176,9 +176,9 @@ def load_tokenizer(name_or_path: str, local_path: str | None = None):
 def load_classifier(name_or_path: str, num_labels: int, local_path: str | None = None, *, seed: int | None = None):
     """AutoModelForSequenceClassification in float32; num_labels=1 means regression (MSE loss).
 
-    Weights missing from the checkpoint (the classification head; for sentence-transformers
-    checkpoints such as MiniLM also nothing else) are newly initialised, which is intended:
-    the head is trained. transformers' load report is silenced and the list logged once per
+    Weights missing from the checkpoint (the classifier; for MiniLM, a BertModel checkpoint,
+    exactly classifier.weight/bias, its pooler is in the checkpoint) are newly initialised,
+    which is intended: the head is trained. transformers' load report is silenced and the list logged once per
     checkpoint. With `seed`, the new weights are drawn from that seed (the global RNG is
     restored afterwards), so the same seed gives the same initial head.
     """
