@@ -9,6 +9,7 @@ parameters, merge/unmerge, extra losses, optimizer groups, and adapter-only save
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,7 @@ def get_method(name: str) -> Method:
 
 def _type_ok(value, annotation) -> bool:
     origin = typing.get_origin(annotation)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+    if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if origin is typing.Literal:
         return value in typing.get_args(annotation)

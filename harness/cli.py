@@ -107,7 +107,7 @@ def cmd_table(args) -> None:
     from harness.tables import build_table, load_jsons, write_table
 
     cfg = _table_cfg(args)
-    metas = {json.loads(Path(p).read_text())["task"]: json.loads(Path(p).read_text()) for p in args.data_meta}
+    metas = {m["task"]: m for m in (json.loads(Path(p).read_text()) for p in args.data_meta)}
     rows, scale = build_table(cfg, load_jsons(args.evals), metas)
     out = Path(args.out)
     write_table(rows, scale, out, out.with_suffix(".meta.json"))
