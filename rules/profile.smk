@@ -28,10 +28,7 @@ rule calibrate:
         cfg=lambda w: TABLES[w.table]["_path"],
     threads: lambda w: TABLES_RES(w, "train", "cpus_per_task", 1)
     resources:
-        mem_mb=lambda w: TABLES_RES(w, "train", "mem_mb", 4000),
-        runtime=lambda w: TABLES_RES(w, "train", "runtime", 60),
-        cpus_per_task=lambda w: TABLES_RES(w, "train", "cpus_per_task", 1),
-        gpu=lambda w: TABLES_RES(w, "train", "gpus", 0),
+        **config_resources("train", mem_mb=4000, runtime=60, gpu=True),
     log:
         "logs/{scale}/calibrate/{table}/{method}/{task}.log",
     shell:

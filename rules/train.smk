@@ -11,10 +11,7 @@ rule train:
         outdir=lambda w, output: str(Path(output.train).parent),
     threads: lambda w: TABLES_RES(w, "train", "cpus_per_task", 1)
     resources:
-        mem_mb=lambda w: TABLES_RES(w, "train", "mem_mb", 4000),
-        runtime=lambda w: TABLES_RES(w, "train", "runtime", 60),
-        cpus_per_task=lambda w: TABLES_RES(w, "train", "cpus_per_task", 1),
-        gpu=lambda w: TABLES_RES(w, "train", "gpus", 0),
+        **config_resources("train", mem_mb=4000, runtime=60, gpu=True),
     log:
         "logs/{scale}/train/{table}/{method}/{task}/seed{seed}.log",
     shell:
