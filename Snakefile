@@ -1,4 +1,4 @@
-"""fourier-peft-bench: prep -> train (backbone x method x task x seed) -> eval -> profile -> tables.
+"""fourier-peft-bench: [backbone] -> prep -> train (backbone x method x task x seed) -> eval -> profile -> tables.
 
 Targets come from the table configs in config/: `snakemake --cores all tables/glue_base.csv`.
 `--config scale=mini` (what profiles/mini sets) runs the same DAG at the mini scale on CPU.
@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness.config import ConfigError, data_size, load_table, table_configs
+from harness.config import ConfigError, load_table, table_configs
+from harness.suites import get_suite
 
 SCALE = config.get("scale", "paper")
 PY = sys.executable
@@ -19,9 +20,15 @@ except ConfigError as e:
 
 
 def prep_id(cfg, task):
-    """Jobs that tokenize the same way share one prepared dataset (task, tokenizer, max length, sizes)."""
-    sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
-    return f"{cfg['backbone']['name']}-L{cfg['data']['max_length']}-{sizes[0]}-{sizes[1]}"
+    """Jobs that preprocess the same way share one prepared dataset (the suite says what counts:
+    task, tokenizer and max length; image size; sizes)."""
+    return get_suite(cfg["suite"]).prep_id(cfg, task)
+
+
+def backbone_input(table):
+    """The converted backbone folder a table's jobs load (backbone.convert), or nothing."""
+    bb = TABLES[table]["backbone"]
+    return [f"backbones/{bb['name']}"] if bb.get("convert") else []
 
 
 if SCALE == "mini":  # the mini scale never touches the hub
@@ -31,7 +38,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # jobs import the harness from this checkout whatever the work directory (--directory, SLURM)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
-PREP = {(prep_id(cfg, task), task): cfg["_path"] for cfg in TABLES.values() for task in cfg["tasks"]}
+PREP_TABLE = {key: name for name, cfg in TABLES.items() for key in ((prep_id(cfg, t), t) for t in cfg["tasks"])}
+CONVERTERS = {cfg["backbone"]["name"]: cfg["backbone"]["convert"] for cfg in TABLES.values() if cfg["backbone"].get("convert")}
 
 wildcard_constraints:
     scale="paper|mini",
@@ -40,6 +48,7 @@ wildcard_constraints:
     task="[a-z0-9_]+",
     seed="[0-9]+",
     dataset="[A-Za-z0-9_.-]+",
+    backbone="[A-Za-z0-9_.-]+",
 
 localrules: all, eval, profile, table, estimate
 

@@ -22,16 +22,19 @@ def cmd_validate(args) -> None:
 
 
 def cmd_prep(args) -> None:
-    from harness.config import data_size, resolve_local_path
-    from harness.data import prepare
+    from harness.config import backbone_path
+    from harness.prepare import prepare
 
     cfg = _table_cfg(args)
-    data = cfg["data"]
-    data_dir = str(Path(data["data_dir"]) / args.task) if data.get("data_dir") else None
-    tokenizer = resolve_local_path(cfg["backbone"].get("local_path")) or cfg["backbone"]["hub_id"]
-    meta = prepare(args.task, tokenizer, data["max_length"], Path(args.out), data_dir=data_dir,
-                   max_train=data_size(cfg, "max_train", args.task), max_eval=data_size(cfg, "max_eval", args.task), seed=0)
+    meta = prepare(cfg, args.task, Path(args.out), backbone_path(cfg), seed=0)
     print(f"[prep] {args.task}: {meta['n_train']} train / {meta['n_eval']} validation -> {args.out}")
+
+
+def cmd_backbone(args) -> None:
+    from harness.backbones import convert
+
+    convert(args.converter, Path(args.out))
+    print(f"[backbone] {args.converter} -> {args.out}")
 
 
 def cmd_train(args) -> None:
@@ -42,19 +45,14 @@ def cmd_train(args) -> None:
     s = job_settings(cfg, args.method, args.task, args.seed)
     out = Path(args.out)
     try:
-        train(s, out_dir=out, checkpoint=Path(args.checkpoint), **_job_kwargs(cfg, args))
+        train(s, cfg, out_dir=out, checkpoint=Path(args.checkpoint), **_job_kwargs(args))
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}; the table marks this run as failed", file=sys.stderr)
         write_failure(out, s, str(e))
 
 
-def _job_kwargs(cfg, args) -> dict:
-    from harness.config import resolve_local_path
-
-    bb = cfg["backbone"]
-    return dict(data_dir=Path(args.data), model_name=bb["hub_id"], local_path=resolve_local_path(bb.get("local_path")),
-                target_modules=bb["target_modules"], head_modules=bb["head_modules"], device=args.device,
-                threads=args.threads)
+def _job_kwargs(args) -> dict:
+    return dict(data_dir=Path(args.data), device=args.device, threads=args.threads)
 
 
 def cmd_calibrate(args) -> None:
@@ -64,7 +62,7 @@ def cmd_calibrate(args) -> None:
 
     cfg = _table_cfg(args)
     s = job_settings(cfg, args.method, args.task, cfg["seeds"][0])
-    write_json(Path(args.out), calibrate(s, **_job_kwargs(cfg, args)))
+    write_json(Path(args.out), calibrate(s, cfg, **_job_kwargs(args)))
 
 
 def cmd_estimate(args) -> None:
@@ -134,10 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     with_config(sub.add_parser("validate", help="check a config and exit")).set_defaults(fn=cmd_validate)
-    sp = with_config(sub.add_parser("prep", help="load and tokenize one task once"))
+    sp = with_config(sub.add_parser("prep", help="load and preprocess one task once"))
     sp.add_argument("--task", required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_prep)
+    sp = sub.add_parser("backbone", help="convert a package-shipped model once into a save_pretrained folder")
+    sp.add_argument("--converter", required=True, help="a converter of harness/backbones.py")
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(fn=cmd_backbone)
     sp = with_config(sub.add_parser("train", help="one backbone x method x task x seed"))
     sp.add_argument("--method", required=True, help="a method variant of the config (methods: key)")
     sp.add_argument("--task", required=True)
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from adapters.registry import MethodConfigError
     from harness.config import ConfigError
-    from harness.data import DataError
+    from harness.suites import DataError
     from harness.models import ModelError
 
     try:

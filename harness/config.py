@@ -15,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "config" / "schema.yaml"
-SCALES = {"paper": None, "mini": "mini.yaml"}  # scale -> override file next to the table config
+SCALES = ("paper", "mini")
+MINI_DIR = "mini"  # <config dir>/mini/<suite>.yaml: the mini scale's model, data and methods for a suite
 SETTING_KEYS = ("epochs", "batch_size", "lr", "lr_head", "lr_orders", "weight_decay")
 
 
@@ -77,6 +78,7 @@ class JobSettings:
     task: str
     seed: int
     hparams: dict
+    target_modules: tuple[str, ...]
     epochs: int
     batch_size: int
     lr: float
@@ -110,6 +112,7 @@ def job_settings(cfg: dict, variant: str, task: str, seed: int) -> JobSettings:
         task=task,
         seed=seed,
         hparams=hparams,
+        target_modules=tuple(m.get("target_modules") or cfg["backbone"]["target_modules"]),
         epochs=merged["epochs"],
         batch_size=merged["batch_size"],
         lr=merged["lr"],
@@ -126,11 +129,16 @@ def job_settings(cfg: dict, variant: str, task: str, seed: int) -> JobSettings:
 def validate_semantics(cfg: dict, path: Path) -> None:
     """Checks the schema cannot express: tasks exist, methods exist, hyperparameters are valid."""
     from adapters.registry import MethodConfigError, build_config
-    from harness.data import DataError, get_task
+    from harness.suites import DataError, get_task
 
+    from harness.backbones import CONVERTERS
+
+    convert = cfg["backbone"].get("convert")
+    if convert is not None and convert not in CONVERTERS:
+        raise ConfigError(f"{path}: backbone.convert: {convert!r} is not a converter; allowed: {', '.join(CONVERTERS)}")
     for task in cfg["tasks"]:
         try:
-            get_task(task)
+            get_task(cfg["suite"], task)
         except DataError as e:
             raise ConfigError(f"{path}: tasks: {e}") from None
     for variant, m in cfg["methods"].items():
@@ -146,13 +154,21 @@ def validate_semantics(cfg: dict, path: Path) -> None:
 
 
 def load_table(path: str | Path, scale: str = "paper") -> dict:
-    """Load ``path`` at ``scale`` ('paper' or 'mini'), validated. Adds ``_scale`` and ``_path``."""
+    """Load ``path`` at ``scale`` ('paper' or 'mini'), validated. Adds ``_scale`` and ``_path``.
+
+    At the mini scale, ``<config dir>/mini/<suite>.yaml`` (the suite's mini model, data and
+    methods) and then the table's own ``mini:`` block are deep-merged over the table config.
+    """
     path = Path(path)
     if scale not in SCALES:
         raise ConfigError(f"scale {scale!r} is unknown; allowed: {', '.join(SCALES)}")
     cfg = _read_yaml(path)
-    if SCALES[scale] is not None:
-        cfg = _merge(cfg, _read_yaml(path.parent / SCALES[scale]))
+    table_mini = cfg.pop("mini", None) or {}
+    if scale == "mini":
+        suite_file = path.parent / MINI_DIR / f"{cfg.get('suite')}.yaml"
+        if not suite_file.is_file():
+            raise ConfigError(f"{path}: no mini scale for suite {cfg.get('suite')!r}: {suite_file} does not exist")
+        cfg = _merge(_merge(cfg, _read_yaml(suite_file)), table_mini)
     validate_schema(cfg, path)
     cfg["_scale"] = scale
     cfg["_path"] = str(path)
@@ -163,19 +179,18 @@ def load_table(path: str | Path, scale: str = "paper") -> dict:
 
 
 def table_configs(config_dir: str | Path = ROOT / "config") -> dict[str, Path]:
-    """Every table config in ``config_dir`` by table name (the scale override files excluded)."""
-    out = {}
-    for p in sorted(Path(config_dir).glob("*.yaml")):
-        if p.name == "schema.yaml" or p.name in SCALES.values():
-            continue
-        out[p.stem] = p
-    return out
+    """Every table config in ``config_dir`` by table name (the mini overrides live in ``mini/``)."""
+    return {p.stem: p for p in sorted(Path(config_dir).glob("*.yaml")) if p.name != "schema.yaml"}
 
 
-def data_size(cfg: dict, key: str, task: str) -> int | None:
-    """``data.max_train`` / ``data.max_eval`` for ``task``: one number for all tasks or one per task."""
-    value = cfg["data"].get(key)
-    return value.get(task) if isinstance(value, dict) else value
+def backbone_path(cfg: dict) -> str:
+    """What the backbone loads from: the folder a ``convert`` rule writes (``backbones/<name>``,
+    relative to the work directory), ``local_path``, or the hub id (resolved offline first by
+    :func:`harness.models.resolve_pretrained`)."""
+    bb = cfg["backbone"]
+    if bb.get("convert"):
+        return str(Path("backbones") / bb["name"])
+    return resolve_local_path(bb.get("local_path")) or bb["hub_id"]
 
 
 def resolve_local_path(value: str | None) -> str | None:

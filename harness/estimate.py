@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from harness.train import predict, setup_job
+from harness.train import setup_job
 
 
-def calibrate(s, *, steps: int = 5, warmup: int = 2, eval_batches: int = 2, **job_kwargs) -> dict:
+def calibrate(s, cfg: dict, *, steps: int = 5, warmup: int = 2, eval_batches: int = 2, **job_kwargs) -> dict:
     """Measure setup, train-step and eval time for job settings ``s`` (the first seed stands for all)."""
     t0 = time.perf_counter()
-    job = setup_job(s, **job_kwargs)
+    job = setup_job(s, cfg, **job_kwargs)
     setup_seconds = time.perf_counter() - t0
     batches = iter(job.epoch_loader(0))
     times = []
@@ -35,7 +35,7 @@ def calibrate(s, *, steps: int = 5, warmup: int = 2, eval_batches: int = 2, **jo
     n_eval = len(job.eval_loader.dataset)
     few = [b for _, b in zip(range(eval_batches), job.eval_loader)]
     t = time.perf_counter()
-    predict(job.adapted.model, few, job.device, job.task.num_labels)
+    job.suite.evaluate(job.adapted.model, few, job.task, job.device)
     seen = sum(len(b["labels"]) for b in few)
     return {
         "table": s.table, "variant": s.variant, "task": s.task, "device": job.device.type,

@@ -113,18 +113,23 @@ def baseline_metric(metric: str, train_labels: Any, eval_labels: Any) -> float:
 def evaluate_job(train_json: Path, out: Path) -> dict:
     """Score a job's best epoch from its saved predictions and write ``eval.json``.
 
-    The metric is recomputed here, by the same function the training loop used to pick the best
-    epoch, and must agree with it: a mismatch means the saved predictions are not that epoch's.
-    A failed (diverged) job gives a failed record, which the table shows as such.
+    The metric is recomputed here by the suite's scorer, the function the training loop used to
+    pick the best epoch, and must agree with it: a mismatch means the saved predictions are not
+    that epoch's. The record also carries the last epoch's metric (from the training history), for
+    the tables' last-epoch column. A failed (diverged) job gives a failed record, which the table
+    shows as such.
     """
+    from harness.suites import get_suite
+
     job = json.loads(Path(train_json).read_text())
     keys = ("table", "variant", "method", "task", "seed")
     record = {k: job[k] for k in keys} | {"epochs": job["settings"]["epochs"]}
     if job["status"] != "ok":
         record |= {"status": "failed", "reason": job["reason"]}
     else:
+        suite = get_suite(job["suite"])
         with np.load(Path(train_json).parent / job["predictions"]) as saved:
-            value = compute_metric(job["metric_name"], saved["predictions"], saved["labels"])
+            value = suite.score(suite.task(job["task"]), dict(saved))
         if not math.isclose(value, job["best_metric"], rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"{train_json}: predictions give {value}, training recorded {job['best_metric']}")
         record |= {
@@ -132,6 +137,8 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             "metric": value,
             "metric_name": job["metric_name"],
             "best_epoch": job["best_epoch"],
+            "last_epoch": job["history"][-1]["epoch"],
+            "last_metric": job["history"][-1]["metric"],
             "trainable_params": job["trainable_params"],
         }
     write_json(out, record)

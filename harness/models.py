@@ -1,9 +1,10 @@
 """Pretrained checkpoints, resolved offline first.
 
 Every compute node may be offline. A hub id is looked up in the local Hugging Face cache first;
-the network is tried only when the hub answers a 2-second probe, so a missing model fails in
-seconds with what to download and which config key (`local_path`) to set, instead of a
-20-second retry loop ending in a deep huggingface_hub traceback.
+the network is tried only when the hub answers a 2-second probe (:mod:`harness.sources`), so a
+missing model fails in seconds with what to download and which config key (`local_path`) to set,
+instead of a 20-second retry loop ending in a deep huggingface_hub traceback. Suites load their
+model class through :func:`load_pretrained`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import contextlib
 import importlib.util
 import logging
 import re
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from harness.sources import hub_offline, hub_reachable
+from harness.suites.base import first_line
 
 __all__ = [
     "MINILM_ALIASES",
@@ -23,6 +24,7 @@ __all__ = [
     "hub_offline",
     "hub_reachable",
     "load_classifier",
+    "load_pretrained",
     "load_tokenizer",
     "minilm_path",
     "resolve_pretrained",
@@ -39,43 +41,6 @@ _logged_new_weights: set[str] = set()
 
 class ModelError(ValueError):
     """A pretrained model or tokenizer cannot be found or loaded; the message says how to fix it."""
-
-
-def hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE / HF_DATASETS_OFFLINE (read by the libraries at import) forbid the network."""
-    from huggingface_hub import constants
-
-    offline = constants.is_offline_mode()
-    with contextlib.suppress(ImportError):
-        import datasets
-
-        offline = offline or bool(datasets.config.HF_HUB_OFFLINE)
-    return offline
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether the hub endpoint answers within `timeout` seconds (any HTTP status counts).
-
-    Runs in a daemon thread so that a hanging DNS lookup cannot block us past the timeout;
-    urllib honours the usual *_proxy variables.
-    """
-    from huggingface_hub import constants
-
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout).close()
-            result.append(True)
-        except urllib.error.HTTPError:
-            result.append(True)  # the server answered
-        except Exception:  # noqa: BLE001 - DNS failure, refused, timeout, TLS: all mean "not usable"
-            result.append(False)
-
-    t = threading.Thread(target=probe, daemon=True, name="hub-probe")
-    t.start()
-    t.join(timeout + 0.5)
-    return bool(result and result[0])
 
 
 def minilm_path() -> str:
@@ -154,11 +119,6 @@ def _quiet_transformers():
             tlog.enable_progress_bar()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
 def load_tokenizer(name_or_path: str, local_path: str | None = None):
     """AutoTokenizer for a model name/folder, resolved offline first (see resolve_pretrained)."""
     from transformers import AutoTokenizer
@@ -169,42 +129,48 @@ def load_tokenizer(name_or_path: str, local_path: str | None = None):
             return AutoTokenizer.from_pretrained(path)
     except Exception as exc:
         raise ModelError(
-            f"cannot load a tokenizer from {path} ({_first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files"
+            f"cannot load a tokenizer from {path} ({first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files"
         ) from exc
 
 
-def load_classifier(name_or_path: str, num_labels: int, local_path: str | None = None, *, seed: int | None = None):
-    """AutoModelForSequenceClassification in float32; num_labels=1 means regression (MSE loss).
+def load_pretrained(auto_class: str, name_or_path: str, local_path: str | None = None, *, seed: int | None = None,
+                    what: str = "model", **kwargs):
+    """``transformers.<auto_class>.from_pretrained`` in float32, resolved offline first.
 
-    Weights missing from the checkpoint (the classifier; for MiniLM, a BertModel checkpoint,
-    exactly classifier.weight/bias, its pooler is in the checkpoint) are newly initialised,
-    which is intended: the head is trained. transformers' load report is silenced and the list logged once per
-    checkpoint. With `seed`, the new weights are drawn from that seed (the global RNG is
-    restored afterwards), so the same seed gives the same initial head.
+    Weights missing from the checkpoint (a task head) are newly initialised, which is intended: the
+    head is trained. transformers' load report is silenced and the list logged once per
+    checkpoint. With ``seed``, the new weights are drawn from that seed (the global RNG is
+    restored afterwards), so the same seed gives the same initial head; without, from the global
+    RNG (which the training loop has seeded).
     """
     import torch
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
-    if not isinstance(num_labels, int) or num_labels < 1:
-        raise ModelError(f"num_labels must be a positive int (1 = regression), got {num_labels!r}")
     path = resolve_pretrained(name_or_path, local_path)
-    kwargs = {"num_labels": num_labels, "dtype": torch.float32}
-    if num_labels == 1:
-        kwargs["problem_type"] = "regression"
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     try:
         with rng, _quiet_transformers():
             if seed is not None:
                 torch.manual_seed(seed)
-            model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
+            model, info = getattr(transformers, auto_class).from_pretrained(
+                path, output_loading_info=True, **{"dtype": torch.float32, **kwargs})
     except Exception as exc:
-        raise ModelError(
-            f"cannot load a sequence classifier from {path} ({_first_line(exc)}): check `model`/`local_path`"
-        ) from exc
+        raise ModelError(f"cannot load a {what} from {path} ({first_line(exc)}): check `model`/`local_path`") from exc
     new = sorted(info.get("missing_keys") or [])
     if new and path not in _logged_new_weights:
         _logged_new_weights.add(path)
         log.info("%s: newly initialised (trained as the head): %s", path, ", ".join(new))
     if info.get("mismatched_keys"):
         log.warning("%s: shape-mismatched weights re-initialised: %s", path, info["mismatched_keys"])
-    return model.float()
+    return model.float() if kwargs.get("dtype", torch.float32) == torch.float32 else model
+
+
+def load_classifier(name_or_path: str, num_labels: int, local_path: str | None = None, *, seed: int | None = None):
+    """AutoModelForSequenceClassification in float32; num_labels=1 means regression (MSE loss).
+    For MiniLM (a BertModel checkpoint) the new weights are exactly classifier.weight/bias; its
+    pooler is in the checkpoint."""
+    if not isinstance(num_labels, int) or num_labels < 1:
+        raise ModelError(f"num_labels must be a positive int (1 = regression), got {num_labels!r}")
+    kwargs = {"num_labels": num_labels} | ({"problem_type": "regression"} if num_labels == 1 else {})
+    return load_pretrained("AutoModelForSequenceClassification", name_or_path, local_path, seed=seed,
+                           what="sequence classifier", **kwargs)

@@ -29,10 +29,9 @@ from tqdm.auto import tqdm
 
 from adapters import apply_method
 from harness.atomic import atomic_path, write_json
-from harness.config import JobSettings
-from harness.data import get_task, load_prepared
-from harness.evaluate import compute_metric, predictions_from_logits
-from harness.models import load_classifier, load_tokenizer
+from harness.config import JobSettings, backbone_path
+from harness.prepare import load_prepared
+from harness.suites import get_suite
 
 # Optimizer groups that get an optimizer of their own (FRAME trains its orders separately, 002).
 SEPARATE_OPTIMIZER_GROUPS = ("orders",)
@@ -96,19 +95,6 @@ def _signature(s: JobSettings, data_meta: dict, model_name: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@torch.no_grad()
-def predict(model, loader, device, num_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    model.eval()
-    preds, labels = [], []
-    for batch in loader:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        preds.append(predictions_from_logits(logits.float().cpu().numpy(), num_labels))
-        labels.append(batch["labels"].cpu().numpy())
-    model.train()
-    return np.concatenate(preds), np.concatenate(labels)
-
-
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -117,15 +103,17 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 @dataclass
 class Job:
-    """A job ready to train: the adapted model, its data and its optimizers."""
+    """A job ready to train: the adapted model, its data and its optimizers; the suite makes the
+    batches, the loss and the scores."""
 
     settings: JobSettings
+    suite: object
     task: object
     adapted: object
     meta: dict
     train_set: object
     eval_loader: DataLoader
-    collate: object
+    train_collate: object  # torch.Generator -> collate function (random augmentation drawn from it)
     optimizers: list
     schedulers: list
     trainable: list
@@ -135,14 +123,19 @@ class Job:
     def epoch_loader(self, epoch: int) -> DataLoader:
         """Batches of ``epoch`` in an order that is a pure function of (seed, epoch): resumable."""
         order = torch.Generator().manual_seed(self.settings.seed * 1_000_003 + epoch)
+        augment = torch.Generator().manual_seed(2**32 + self.settings.seed * 1_000_003 + epoch)
         return DataLoader(self.train_set, batch_size=self.settings.batch_size, shuffle=True, generator=order,
-                          collate_fn=self.collate)
+                          collate_fn=self.train_collate(augment))
+
+    def evaluate(self) -> tuple[float, dict]:
+        """(metric, arrays saved as predictions.npz) on the validation split, scored by the suite."""
+        return self.suite.evaluate(self.adapted.model, self.eval_loader, self.task, self.device)
 
     def step(self, batch: dict, step: int, epoch: int) -> float:
         """One optimizer step (task loss + the method's extra losses); NaN/inf stops the job."""
         s = self.settings
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        loss = self.adapted.model(**batch).loss
+        loss = self.suite.loss(self.adapted.model, batch)
         for extra in self.adapted.extra_losses().values():
             loss = loss + extra
         if not torch.isfinite(loss):
@@ -162,49 +155,43 @@ class Job:
         return loss.item()
 
 
-def setup_job(
-    s: JobSettings,
-    *,
-    data_dir: Path,
-    model_name: str,
-    local_path: str | None,
-    target_modules: list[str],
-    head_modules: list[str],
-    device: str = "auto",
-    threads: int | None = None,
-) -> Job:
+def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto", threads: int | None = None) -> Job:
+    """Load the prepared data and the backbone through the table's suite, apply the method, build
+    the optimizers. ``cfg`` is the validated table config (:func:`harness.config.load_table`)."""
     if threads:
         torch.set_num_threads(threads)
     dev = _device(device)
-    task = get_task(s.task)
+    suite = get_suite(cfg["suite"])
+    task = suite.task(s.task)
+    path = backbone_path(cfg)
     seed_everything(s.seed)
     data, meta = load_prepared(data_dir)
-    tokenizer = load_tokenizer(model_name, local_path=local_path)
-    model = load_classifier(model_name, task.num_labels, local_path=local_path)
-    adapted = apply_method(model, s.method, s.hparams, target_modules=target_modules, head_modules=head_modules, seed=s.seed)
+    model = suite.load_model(task, cfg, path)  # a new head draws from the global RNG seeded above
+    adapted = apply_method(model, s.method, s.hparams, target_modules=list(s.target_modules),
+                           head_modules=cfg["backbone"]["head_modules"], seed=s.seed)
     adapted.model.to(dev).train()
 
-    from transformers import DataCollatorWithPadding
-
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    eval_loader = DataLoader(data["validation"], batch_size=s.eval_batch_size, shuffle=False, collate_fn=collate)
+    eval_loader = DataLoader(data["validation"], batch_size=s.eval_batch_size, shuffle=False,
+                             collate_fn=suite.collate(task, cfg, path, train=False))
     steps_per_epoch = math.ceil(len(data["train"]) / s.batch_size)
     optimizers = build_optimizers(adapted, s)
     schedulers = build_schedulers(optimizers, s, steps_per_epoch * s.epochs)
     trainable = [p for _, p in adapted.trainable_parameters(include_head=True)]
-    return Job(s, task, adapted, meta, data["train"], eval_loader, collate, optimizers, schedulers, trainable, dev,
-               steps_per_epoch)
+    return Job(s, suite, task, adapted, meta, data["train"], eval_loader,
+               lambda generator: suite.collate(task, cfg, path, train=True, generator=generator),
+               optimizers, schedulers, trainable, dev, steps_per_epoch)
 
 
-def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
+def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
     """Run one job (``job_kwargs``: see :func:`setup_job`); write ``train.json`` and
     ``profile.json`` (and the best adapter) to ``out_dir``."""
     t_start = time.perf_counter()
-    job = setup_job(s, **job_kwargs)
+    job = setup_job(s, cfg, **job_kwargs)
     adapted, task, meta, dev = job.adapted, job.task, job.meta, job.device
     optimizers, schedulers, steps_per_epoch = job.optimizers, job.schedulers, job.steps_per_epoch
+    model_name = cfg["backbone"]["hub_id"]
 
-    signature = _signature(s, meta, job_kwargs["model_name"])
+    signature = _signature(s, meta, model_name)
     history: list[dict] = []
     best = {"epoch": None, "metric": -math.inf}
     start_epoch = 0
@@ -236,8 +223,7 @@ def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> d
             step += 1
             bar.set_postfix(loss=f"{loss:.4f}")
         t_eval = time.perf_counter()
-        preds, labels = predict(adapted.model, job.eval_loader, dev, task.num_labels)
-        metric = compute_metric(task.metric, preds, labels)
+        metric, saved = job.evaluate()
         history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": loss})
         print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: {task.metric} {metric:.2f}", file=sys.stderr)
         if metric > best["metric"]:
@@ -245,7 +231,7 @@ def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> d
             adapted.save(out_dir / "adapter.safetensors", metadata={"method": s.method, "variant": s.variant, "epoch": str(epoch + 1)})
             with atomic_path(out_dir / "predictions.npz") as tmp:
                 with open(tmp, "wb") as f:
-                    np.savez(f, predictions=preds, labels=labels)
+                    np.savez(f, **saved)
         with atomic_path(checkpoint) as tmp:
             torch.save(
                 {
@@ -264,6 +250,7 @@ def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> d
     wall = time.perf_counter() - t_start
     result = {
         "status": "ok",
+        "suite": cfg["suite"],
         "table": s.table,
         "variant": s.variant,
         "method": s.method,
@@ -278,7 +265,7 @@ def train(s: JobSettings, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> d
         "adapter": "adapter.safetensors",
         "predictions": "predictions.npz",
         "settings": asdict(s),
-        "model": job_kwargs["model_name"],
+        "model": model_name,
         "data": {k: meta[k] for k in ("n_train", "n_eval") if k in meta},
     }
     n_timed = len(step_times)

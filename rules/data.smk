@@ -4,10 +4,7 @@ def data_dir(table, task):
 
 def TABLES_RES(w, rule_name, key, default):
     """A rule's resource from the table config's `resources:` block (what SLURM jobs ask for)."""
-    if hasattr(w, "table"):
-        cfg = TABLES[w.table]
-    else:
-        cfg = next(TABLES[t] for t in TABLES if prep_id(TABLES[t], w.task) == w.dataset)
+    cfg = TABLES[w.table] if hasattr(w, "table") else TABLES[PREP_TABLE[(w.dataset, w.task)]]
     return (cfg.get("resources", {}).get(rule_name) or {}).get(key, default)
 
 
@@ -21,12 +18,29 @@ def config_resources(rule_name, mem_mb, runtime, gpu=False):
     }
 
 
+rule backbone:
+    """Convert a model a package ships (ONNX, GGUF) once into a save_pretrained folder."""
+    output:
+        directory("backbones/{backbone}"),
+    params:
+        converter=lambda w: CONVERTERS[w.backbone],
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/backbone/{backbone}.log",
+    shell:
+        "{PY} -m harness backbone --converter {params.converter} --out {output} 2> {log}"
+
+
 rule prep:
-    """Load a task (hub or local data_dir) and tokenize it once for every job that shares it."""
+    """Load a task (hub, local data_dir or a package's files) and preprocess it once for every job that shares it."""
+    input:
+        lambda w: backbone_input(PREP_TABLE[(w.dataset, w.task)]),
     output:
         directory("data/{scale}/{dataset}/{task}"),
     params:
-        cfg=lambda w: PREP[(w.dataset, w.task)],
+        cfg=lambda w: TABLES[PREP_TABLE[(w.dataset, w.task)]]["_path"],
     resources:
         **config_resources("prep", mem_mb=4000, runtime=60),
     log:

@@ -22,6 +22,7 @@ rule calibrate:
     """A few real optimizer steps and an eval pass of one method x task, timed on this machine."""
     input:
         data=lambda w: data_dir(w.table, w.task),
+        backbone=lambda w: backbone_input(w.table),
     output:
         "calibration/{scale}/{table}/{method}/{task}.json",
     params:

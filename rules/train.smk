@@ -2,6 +2,7 @@ rule train:
     """One backbone x method x task x seed. Resumes from its checkpoint if one exists."""
     input:
         data=lambda w: data_dir(w.table, w.task),
+        backbone=lambda w: backbone_input(w.table),
     output:
         train="results/{scale}/{table}/{method}/{task}/seed{seed}/train.json",
         profile="results/{scale}/{table}/{method}/{task}/seed{seed}/profile.json",

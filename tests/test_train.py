@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dag import snakemake, snakemake_cmd, env, tiny_config
-from harness.config import job_settings, load_table, resolve_local_path
+from harness.config import backbone_path, job_settings, load_table
 
 JOB = "results/mini/tiny/lora/rt_polarity/seed0"
 
@@ -63,16 +63,14 @@ def test_same_seed_same_numbers_and_resume_after_kill(tmp_path):
 
 
 def test_nan_loss_stops_the_job_naming_it(tmp_path):
-    from harness.data import prepare
+    from harness.prepare import prepare
     from harness.train import TrainingDiverged, train
 
     cfg = load_table(tiny_config(tmp_path) / "tiny.yaml", "mini")
-    bb = cfg["backbone"]
-    local = resolve_local_path(bb["local_path"])
-    prepare("dal_pleasantness", local, 16, tmp_path / "data", max_train=64, max_eval=32)
+    cfg["data"] |= {"max_length": 16, "max_train": 64, "max_eval": 32}
+    prepare(cfg, "dal_pleasantness", tmp_path / "data", backbone_path(cfg))
     s = replace(job_settings(cfg, "lora", "dal_pleasantness", 3), lr=1e30, lr_head=1e30, warmup_ratio=0.0)
     out = tmp_path / "job"
     with pytest.raises(TrainingDiverged, match=r"lora \(lora\) on dal_pleasantness, seed 3: loss became (nan|inf) at step \d+ \(epoch 1\)"):
-        train(s, data_dir=tmp_path / "data", model_name=bb["hub_id"], local_path=local, target_modules=bb["target_modules"],
-              head_modules=bb["head_modules"], out_dir=out, checkpoint=tmp_path / "ck.pt", threads=1)
+        train(s, cfg, data_dir=tmp_path / "data", out_dir=out, checkpoint=tmp_path / "ck.pt", threads=1)
     assert not (out / "train.json").exists() and not (out / "adapter.safetensors").exists()

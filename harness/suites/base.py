@@ -1,0 +1,160 @@
+"""What a suite is: the part of an experiment that differs between kinds of experiment.
+
+A suite owns its tasks (names, metrics, number of labels), how raw data is loaded (hub, a local
+folder, or data a package ships), how it is preprocessed once per (task, backbone preprocessing),
+which model class a backbone is loaded with, how a batch is collated, and how predictions are
+scored. Everything else is one for all suites: the method registry (``adapters``), the training
+loop (``harness.train``), checkpoints and resume, the profiler, tables and figures, the config
+schema and the Snakemake rules.
+
+The three suites: ``glue`` (text classification, :mod:`harness.suites.glue`), ``vision`` (image
+classification, :mod:`harness.suites.vision`), ``instruct`` (instruction tuning scored by
+generation, :mod:`harness.suites.instruct`). A fourth kind of experiment is a new module here with
+a :class:`Suite` subclass, registered in :mod:`harness.suites`.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+__all__ = ["DataError", "Suite", "TaskSpec"]
+
+
+class DataError(ValueError):
+    """Task data is missing, unreadable or inconsistent; the message names the cause and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSpec:
+    """What every task is, whatever its suite; suites subclass it with their own fields.
+
+    Tasks made from data a package ships carry their ``build(seed) -> (DatasetDict, recipe)``;
+    the others are loaded by their suite (hub or a local folder).
+    """
+
+    name: str
+    num_labels: int  # 1 = regression
+    metric: str  # a key of harness.evaluate.METRIC_NAMES
+    description: str
+    build: Callable[[int], tuple[Any, dict]] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: what a one-line error quotes of an exception."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+@contextlib.contextmanager
+def no_datasets_bars():
+    """Progress bars would flood Snakemake logs with one bar per map/save call."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+class Suite:
+    """The seam between the shared harness and one kind of experiment.
+
+    The shared code calls, in this order:
+      prep  (``harness.prepare``): :meth:`prep_id`, :meth:`load_raw`, :meth:`strata` (for
+            stratified subsampling), :meth:`preprocess`, :meth:`baseline`;
+      train (``harness.train``): :meth:`load_model`, :meth:`collate`, :meth:`loss` every step,
+            :meth:`evaluate` every epoch (the arrays it returns are saved as ``predictions.npz``);
+      eval  (``harness.evaluate``): :meth:`score` on those saved arrays, which must give the metric
+            :meth:`evaluate` returned.
+    ``cfg`` is the validated table config (``harness.config.load_table``); ``backbone_path`` the
+    folder or hub id the backbone loads from (``harness.config.backbone_path``).
+    The defaults below are those of classification with a ``labels`` column and logits.
+    """
+
+    name: ClassVar[str]
+    tasks: ClassVar[dict[str, TaskSpec]]
+
+    def task(self, name: str) -> TaskSpec:
+        try:
+            return self.tasks[name]
+        except (KeyError, TypeError):
+            raise DataError(f"unknown task {name!r} for suite {self.name!r}: use one of {', '.join(self.tasks)}") from None
+
+    # ---------------------------------------------------------------- prep
+    def prep_id(self, cfg: dict, task: str) -> str:
+        """The prepared-data folder's name: jobs whose data is preprocessed alike share it."""
+        raise NotImplementedError
+
+    def load_raw(self, spec: TaskSpec, cfg: dict, seed: int) -> tuple[Any, dict]:
+        """(DatasetDict with 'train' and 'validation', recipe): the raw task and how it was made."""
+        raise NotImplementedError
+
+    def label_key(self, spec: TaskSpec) -> str:
+        return "label"
+
+    def strata(self, spec: TaskSpec, labels: np.ndarray) -> np.ndarray | None:
+        """Stratum per raw example for subsampling (None: uniform): classes, or rating quintiles."""
+        from harness.prepare import quantile_bins
+
+        return quantile_bins(labels) if spec.is_regression else labels.astype(np.int64)
+
+    def preprocess(self, spec: TaskSpec, raw: Any, cfg: dict, backbone_path: str) -> tuple[Any, dict]:
+        """(model-ready DatasetDict with a 'labels' column, meta entries describing the preprocessing)."""
+        raise NotImplementedError
+
+    def baseline(self, spec: TaskSpec, prepared: Any) -> dict | None:
+        """The no-training predictor scored on validation (majority class / constant train mean)."""
+        from harness.evaluate import baseline_summary
+
+        return baseline_summary(spec.metric, np.asarray(prepared["train"]["labels"]),
+                                np.asarray(prepared["validation"]["labels"]))
+
+    # ---------------------------------------------------------------- train
+    def load_model(self, spec: TaskSpec, cfg: dict, backbone_path: str):
+        """The backbone with the task's head, float32, weights not in the checkpoint drawn from the
+        global RNG (seeded by the loop)."""
+        raise NotImplementedError
+
+    def collate(self, spec: TaskSpec, cfg: dict, backbone_path: str, *, train: bool,
+                generator=None) -> Callable[[list[dict]], dict]:
+        """Batch maker; ``generator`` (a torch.Generator, train only) drives random augmentation so
+        that an epoch's batches are a pure function of (seed, epoch)."""
+        raise NotImplementedError
+
+    def loss(self, model, batch: dict):
+        return model(**batch).loss
+
+    # ---------------------------------------------------------------- eval
+    def evaluate(self, model, loader, spec: TaskSpec, device) -> tuple[float, dict[str, np.ndarray]]:
+        """(metric, arrays to save) on the validation loader; :meth:`score` recomputes the metric
+        from the arrays."""
+        import torch
+
+        from harness.evaluate import predictions_from_logits
+
+        model.eval()
+        preds, labels = [], []
+        with torch.no_grad():
+            for batch in loader:
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+                preds.append(predictions_from_logits(logits.float().cpu().numpy(), spec.num_labels))
+                labels.append(batch["labels"].cpu().numpy())
+        model.train()
+        saved = {"predictions": np.concatenate(preds), "labels": np.concatenate(labels)}
+        return self.score(spec, saved), saved
+
+    def score(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> float:
+        from harness.evaluate import compute_metric
+
+        return compute_metric(spec.metric, saved["predictions"], saved["labels"])
