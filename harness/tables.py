@@ -1,7 +1,26 @@
 """Paper-style tables: a row per method, a column per task, our aggregate next to the paper's.
 
-Each cell is the median (or mean, as the paper did) over seeds of the best-epoch metric, with
-its spread (sample standard deviation over seeds), the paper's printed value and our difference.
+Selection and aggregation, stated (the table's meta says the same):
+
+* Selection: each run's best epoch is selected on the validation split and reported on that same
+  split, the papers' protocol. ``<task>_last`` is the same aggregate over the last epoch's metric,
+  so the optimism of picking the best epoch on the reported split is visible.
+* Aggregate: the median (or mean, as the paper did) over seeds, with its spread (sample standard
+  deviation over seeds; 0 for one seed), the paper's printed value and our difference.
+* Incomplete cells: a cell shows a number only when every seed finished. ``<task>_seeds`` says
+  ``k/n`` (and how many failed or have no record); ``<task>`` is then ``incomplete`` (some
+  finished) or ``failed`` (none did), and ``<task>_partial`` holds the aggregate of the seeds
+  that finished, so a diverged seed never drops out of a median silently. The average and
+  ``beats_baseline_on_all_tasks`` need every cell of the row complete.
+
+Sweep axes: ``build_table(..., axes=["rank"])`` groups by variant x task x the axes. An eval
+record carries its axis values as ``axes: {"rank": 8}``. The table then has a column per axis
+(after ``registry_method``) and a row per variant and axis value (``fora`` rank 4, ``fora``
+rank 8, ...), sorted by value; a variant whose records carry no value for an axis (a baseline
+method in a rank sweep) keeps one row with that column empty. Without axes the table is the
+plain paper table: a row per variant, no axis column. Paper values match on the axis columns of
+the paper-values file when it has them (a row without the column matches an empty value).
+
 Paper values are read from the data file the config names; none is typed in code. The table
 records the scale it was produced at, so a mini table is never mistaken for a paper one.
 """
@@ -10,44 +29,113 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
+import platform
 import statistics
 import subprocess
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+
+import pandas as pd
 
 from harness.atomic import atomic_path, write_json
 
+SELECTION = (
+    "best epoch selected on the validation split and reported on that same split (the papers' protocol); "
+    "`<task>_last` = last epoch"
+)
+INCOMPLETE, FAILED = "incomplete", "failed"
+VERSIONED_PACKAGES = ("torch", "transformers", "peft", "datasets", "numpy", "pandas")
+# per task, in this order: the columns of one task's block in the CSV
+TASK_COLUMNS = ("_seeds", "", "_spread", "_paper", "_paper_spread", "_diff", "_last", "_partial")
+_RESERVED = {"variant", "task", "seed", "ok", "failed", "metric", "last_metric", "trainable_params",
+             "method", "label", "registry_method", "scale", "backbone", "_row"}
 
-def read_paper_values(path: str | Path, table: str) -> dict[tuple[str, str], dict]:
-    """(variant, task) -> {value, spread, params, source} for ``table``."""
+
+def axis_key(value) -> str:
+    """An axis value as the string the table shows and matches on: 8, 8.0 and "8" are all "8"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    text = str(value).strip()
+    try:
+        x = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(x):
+        return text
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _axis_order(key: tuple[str, ...]) -> tuple:
+    """Numbers by value, then other strings, then missing values."""
+    out = []
+    for s in key:
+        try:
+            out.append((0, float(s), ""))
+        except ValueError:
+            out.append((2, 0.0, "") if s == "" else (1, 0.0, s))
+    return tuple(out)
+
+
+def read_paper_values(path: str | Path, table: str, axes: Sequence[str] = ()) -> dict[tuple, dict]:
+    """(variant, task[, *axis values]) -> {value, spread, params, source} for ``table``.
+
+    With ``axes`` the key carries the row's value in each axis column (``axis_key``; "" when the
+    file has no such column), so a sweep row finds the paper value printed for its axis value.
+    """
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
     out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["table"] == table:
-                out[(row["method"], row["task"])] = {
-                    "value": float(row["value"]),
-                    "spread": float(row["spread"]) if row["spread"] else None,
-                    "params": row["params"],
-                    "source": row["source"],
-                }
+    for row in df[df["table"] == table].to_dict("records"):
+        key = (row["method"], row["task"], *(axis_key(row.get(a, "")) for a in axes))
+        out[key] = {
+            "value": float(row["value"]),
+            "spread": float(row["spread"]) if row["spread"] else None,
+            "params": row["params"],
+            "source": row["source"],
+        }
     return out
 
 
 def aggregate(values: list[float], how: str) -> tuple[float, float]:
-    """(median or mean, sample std) over seeds; the std of one seed is 0."""
+    """(median or mean, sample std) over seeds; the std of one seed is 0.
+
+    ``statistics`` rather than numpy: exact sums, so a cell's printed digits do not depend on
+    the order the seeds were summed in.
+    """
     centre = statistics.median(values) if how == "median" else statistics.fmean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return centre, spread
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        return subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), *args],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
+def _git_commit() -> str:
+    return _git("rev-parse", "--short", "HEAD")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a number depends on (None: not installed), and python's."""
+    out: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    return out
+
+
 def _fmt(x: float | None, nd: int = 2) -> str:
-    return "" if x is None else f"{x:.{nd}f}"
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
 def _baseline(data_metas: dict, task: str) -> float | None:
@@ -56,55 +144,177 @@ def _baseline(data_metas: dict, task: str) -> float | None:
     return b["value"] if b else None
 
 
-def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict]) -> tuple[list[dict], dict]:
-    """Rows of the table and its scale record, from eval records and the prepared data's meta."""
-    tasks, how = cfg["tasks"], cfg["aggregate"]
-    paper = read_paper_values(cfg["paper_values"], cfg["table"]) if cfg["_scale"] == "paper" else {}
-    by_cell: dict[tuple[str, str], list[dict]] = {}
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def eval_frame(evals: list[dict], axes: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per eval record: variant, task, the axis values, seed, ok, metric, last_metric, params.
+
+    A record counts as finished (``ok``) when its status is ok and its metric a finite number;
+    ``last_metric`` is NaN where the record has none (records written before it existed).
+    """
+    rows = []
     for e in evals:
-        by_cell.setdefault((e["variant"], e["task"]), []).append(e)
+        ok = e.get("status") == "ok" and _finite(e.get("metric"))
+        given = e.get("axes") or {}
+        rows.append({
+            "variant": e["variant"],
+            "task": e["task"],
+            **{a: axis_key(given.get(a)) for a in axes},
+            "seed": e.get("seed"),
+            "ok": ok,
+            "failed": not ok,
+            "metric": float(e["metric"]) if ok else math.nan,
+            "last_metric": float(e["last_metric"]) if ok and _finite(e.get("last_metric")) else math.nan,
+            "trainable_params": e.get("trainable_params") if ok else None,
+        })
+    cols = ["variant", "task", *axes, "seed", "ok", "failed", "metric", "last_metric", "trainable_params"]
+    return pd.DataFrame.from_records(rows, columns=cols)
+
+
+def cell_stats(runs: pd.DataFrame, axes: Sequence[str], how: str, seeds: Sequence[int]) -> pd.DataFrame:
+    """Group the runs by variant x axes x task: seeds finished, failed, missing, and the aggregates.
+
+    ``n`` counts the records plus the configured seeds that have none (``missing``); ``centre`` and
+    ``spread`` are over the finished seeds; ``last`` over their last-epoch metric, NaN unless every
+    finished seed has one.
+    """
+    keys = ["variant", *axes, "task"]
+
+    def centre(s: pd.Series) -> float:
+        v = s.dropna().tolist()
+        return aggregate(v, how)[0] if v else math.nan
+
+    def spread(s: pd.Series) -> float:
+        v = s.dropna().tolist()
+        return aggregate(v, how)[1] if v else math.nan
+
+    def missing(s: pd.Series) -> int:
+        return len(set(seeds) - set(s.dropna().tolist()))
+
+    cells = runs.groupby(keys, sort=False).agg(
+        records=("ok", "size"),
+        k=("ok", "sum"),
+        n_failed=("failed", "sum"),
+        missing=("seed", missing),
+        centre=("metric", centre),
+        spread=("metric", spread),
+        n_last=("last_metric", "count"),
+        last=("last_metric", centre),
+    )
+    cells["n"] = cells["records"] + cells["missing"]
+    cells.loc[cells["n_last"] != cells["k"], "last"] = math.nan
+    return cells.reset_index()
+
+
+def _check_not_pooled(evals: list[dict], axes: Sequence[str]) -> None:
+    """Records that differ in an axis the table does not group by would be pooled into one median."""
+    other = sorted({a for e in evals for a in (e.get("axes") or {})} - set(axes))
+    if not other:
+        return
+    frame = pd.DataFrame([{"variant": e["variant"], "task": e["task"],
+                           **{a: axis_key((e.get("axes") or {}).get(a)) for a in [*axes, *other]}} for e in evals])
+    counts = frame.groupby(["variant", "task", *axes])[other].nunique()
+    for a in other:
+        mixed = counts[counts[a] > 1]
+        if len(mixed):
+            key = mixed.index[0] if isinstance(mixed.index[0], tuple) else (mixed.index[0],)
+            raise ValueError(f"eval records of {'/'.join(map(str, key))} differ in sweep axis {a!r}; "
+                             f"build the table with axes={[*axes, a]!r} so they are not pooled into one cell")
+
+
+def _seeds_text(k: int, n: int, failed: int, missing: int) -> str:
+    notes = [f"{failed} failed"] * bool(failed) + [f"{missing} missing"] * bool(missing)
+    return f"{k}/{n}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
+                axes: Sequence[str] = ()) -> tuple[list[dict], dict]:
+    """Rows of the table and its scale record, from eval records and the prepared data's meta.
+
+    ``axes``: extra group-by keys (sweep axes) read from each record's ``axes`` dict; a row per
+    variant and axis value (see the module docstring).
+    """
+    axes = list(axes)
+    bad = [a for a in axes if a in _RESERVED or a in cfg["tasks"] or a.startswith("avg")]
+    if bad:
+        raise ValueError(f"sweep axis {bad[0]!r} clashes with a column of the table; rename the axis")
+    tasks, how, seeds = cfg["tasks"], cfg["aggregate"], cfg["seeds"]
+    paper = read_paper_values(cfg["paper_values"], cfg["table"], axes) if cfg["_scale"] == "paper" else {}
+    _check_not_pooled(evals, axes)
+    runs = eval_frame(evals, axes)
+    runs = runs[runs["variant"].isin(list(cfg["methods"]))]
+
+    # the grid: every configured variant x (its axis values seen in the records, or none) x task
+    grid, row_id = [], 0
+    for variant in cfg["methods"]:
+        mine = runs[runs["variant"] == variant]
+        combos = sorted({tuple(r) for r in mine[axes].itertuples(index=False)}, key=_axis_order) if axes else []
+        for combo in combos or [("",) * len(axes)]:
+            grid += [{"_row": row_id, "variant": variant, **dict(zip(axes, combo)), "task": t} for t in tasks]
+            row_id += 1
+    grid = pd.DataFrame(grid, columns=["_row", "variant", *axes, "task"])
+    stats = cell_stats(runs, axes, how, seeds) if len(runs) else None
+    if stats is None:
+        cells = grid.assign(records=0, k=0, n_failed=0, missing=len(set(seeds)), centre=math.nan,
+                            spread=math.nan, n_last=0, last=math.nan)
+        cells["n"] = cells["missing"]
+    else:
+        cells = grid.merge(stats, on=["variant", *axes, "task"], how="left")
+        no_record = cells["records"].isna()
+        cells.loc[no_record, ["records", "k", "n_failed", "n_last"]] = 0
+        cells.loc[no_record, "missing"] = len(set(seeds))
+        cells.loc[no_record, "n"] = len(set(seeds))
+    params = runs.dropna(subset=["trainable_params"]).groupby(["variant", *axes])["trainable_params"].min()
 
     rows = []
-    for variant, m in cfg["methods"].items():
-        row = {"method": variant, "label": m["label"], "registry_method": m["method"]}
-        params = {e["trainable_params"] for e in evals if e["variant"] == variant and e.get("status") == "ok"}
-        row["trainable_params"] = min(params) if params else ""
+    for _, part in cells.groupby("_row", sort=True):
+        first = part.iloc[0]
+        variant, combo = first["variant"], tuple(first[a] for a in axes)
+        m = cfg["methods"][variant]
+        row = {"method": variant, "label": m["label"], "registry_method": m["method"], **dict(zip(axes, combo))}
+        p = params.get((variant, *combo) if axes else variant)
+        row["trainable_params"] = int(p) if p is not None and not pd.isna(p) else ""
         ours_all, paper_all, beats = [], [], []
-        for task in tasks:
-            runs = by_cell.get((variant, task), [])
-            ok = [e["metric"] for e in runs if e.get("status") == "ok"]
-            failed = [e for e in runs if e.get("status") != "ok"]
-            ref = paper.get((variant, task))
-            row[f"{task}_seeds"] = f"{len(ok)}/{len(runs)}" + (f" ({len(failed)} failed)" if failed else "")
-            if ok:
-                centre, spread = aggregate(ok, how)
-                row[task], row[f"{task}_spread"] = _fmt(centre), _fmt(spread)
-                ours_all.append(centre)
+        for c in part.to_dict("records"):
+            task = c["task"]
+            k, n, n_failed, n_missing = int(c["k"]), int(c["n"]), int(c["n_failed"]), int(c["missing"])
+            complete = n > 0 and k == n
+            ref = paper.get((variant, task, *combo))
+            row[f"{task}_seeds"] = _seeds_text(k, n, n_failed, n_missing)
+            if complete:
+                row[task], row[f"{task}_spread"] = _fmt(c["centre"]), _fmt(c["spread"])
+                ours_all.append(c["centre"])
                 base = _baseline(data_metas, task)
                 if base is not None:
-                    beats.append(centre > base)
+                    beats.append(c["centre"] > base)
             else:
-                row[task], row[f"{task}_spread"] = ("failed" if failed else ""), ""
+                row[task] = INCOMPLETE if k else (FAILED if n_failed else "")
+                row[f"{task}_spread"] = ""
             row[f"{task}_paper"] = _fmt(ref["value"], 1) if ref else ""
             row[f"{task}_paper_spread"] = _fmt(ref["spread"], 1) if ref and ref["spread"] is not None else ""
-            row[f"{task}_diff"] = _fmt(float(row[task]) - ref["value"]) if ref and ok else ""
+            row[f"{task}_diff"] = _fmt(float(row[task]) - ref["value"]) if ref and complete else ""
+            row[f"{task}_last"] = _fmt(c["last"]) if complete else ""
+            row[f"{task}_partial"] = _fmt(c["centre"]) if 0 < k < n else ""
             if ref:
                 paper_all.append(ref["value"])
-        complete = len(ours_all) == len(tasks)
-        row["avg"] = _fmt(statistics.fmean(ours_all)) if complete else ""
+        row["avg"] = _fmt(statistics.fmean(ours_all)) if len(ours_all) == len(tasks) else ""
         row["avg_paper"] = _fmt(statistics.fmean(paper_all), 1) if len(paper_all) == len(tasks) else ""
         row["avg_diff"] = _fmt(float(row["avg"]) - float(row["avg_paper"])) if row["avg"] and row["avg_paper"] else ""
         row["beats_baseline_on_all_tasks"] = ("yes" if all(beats) else "no") if len(beats) == len(tasks) else ""
-        srcs = sorted({paper[(variant, t)]["source"] for t in tasks if (variant, t) in paper})
-        row["paper_source"] = "; ".join(srcs)
-        row["paper_params"] = next((paper[(variant, t)]["params"] for t in tasks if (variant, t) in paper), "")
+        refs = [paper[(variant, t, *combo)] for t in tasks if (variant, t, *combo) in paper]
+        row["paper_source"] = "; ".join(sorted({r["source"] for r in refs}))
+        row["paper_params"] = refs[0]["params"] if refs else ""
         rows.append(row)
 
-    baseline = {"method": "baseline", "label": "majority class / constant (no training)", "registry_method": "", "trainable_params": 0}
+    baseline = {"method": "baseline", "label": "majority class / constant (no training)", "registry_method": "",
+                **{a: "" for a in axes}, "trainable_params": 0}
     for task in tasks:
         baseline[task] = _fmt(_baseline(data_metas, task))
     rows.append(baseline)
 
+    commit = _git_commit()
     scale = {
         "table": cfg["table"],
         "title": cfg["title"],
@@ -113,10 +323,27 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict]) -> tu
         "backbone": cfg["backbone"]["name"],
         "tasks": {t: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} for t in tasks},
         "seeds": cfg["seeds"],
+        "selection": SELECTION,
         "aggregate": f"{how} over seeds of the best epoch; spread = sample std over seeds",
+        "aggregate_last": f"`<task>_last`: {how} over seeds of the last epoch's metric; empty when a seed's "
+                          "record has no last_metric (written before it was recorded) or the cell is incomplete",
+        "incomplete_cells": "a cell shows a number only when all n seeds finished; otherwise `<task>_seeds` is "
+                            "k/n (with how many failed or have no record), `<task>` is 'incomplete' (some "
+                            "finished) or 'failed' (none finished), and `<task>_partial` is the aggregate of the "
+                            "k finished seeds; avg and beats_baseline_on_all_tasks need every cell complete",
+        "axes": axes,
         "epochs": {v: sorted({e["epochs"] for e in evals if e["variant"] == v}) for v in cfg["methods"]},
+        "last_epochs": {v: sorted({e["last_epoch"] for e in evals
+                                   if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _git_commit(),
+        "commit": commit,
+        "provenance": {
+            "config": cfg.get("_path"),
+            "commit": commit,
+            "worktree_modified": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "versions": package_versions(),
+            "data": {t: data_metas.get(t, {}).get("source") for t in tasks},
+        },
     }
     for row in rows:
         row["scale"] = cfg["_scale"]
