@@ -16,7 +16,10 @@ def _table_cfg(args):
 
 
 def cmd_validate(args) -> None:
+    from harness.config import validate_tuning
+
     cfg = _table_cfg(args)
+    validate_tuning(cfg, args.config)
     print(f"{args.config}: ok ({cfg['_scale']} scale, {len(cfg['methods'])} methods x "
           f"{len(cfg['tasks'])} tasks x {len(cfg['seeds'])} seeds)")
 
@@ -38,21 +41,73 @@ def cmd_backbone(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from harness.config import job_settings
+    from harness.config import tuned_job_settings
     from harness.train import TrainingDiverged, train, write_failure
 
     cfg = _table_cfg(args)
-    s = job_settings(cfg, args.method, args.task, args.seed)
+    tuned, record = _tuned_record(args)
+    s = tuned_job_settings(cfg, args.method, args.task, args.seed, record)
     out = Path(args.out)
     try:
         train(s, cfg, out_dir=out, checkpoint=Path(args.checkpoint), **_job_kwargs(args))
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}; the table marks this run as failed", file=sys.stderr)
         write_failure(out, s, str(e))
+    if record is not None:  # the table says which cells ran tuned values, and with what budget
+        import json
+
+        from harness.atomic import write_json
+        from harness.tune import tuned_field
+
+        for name in ("train.json", "eval.json"):  # eval.json: when the train step scores its own run
+            if (out / name).is_file():
+                job = json.loads((out / name).read_text())
+                write_json(out / name, {**job, "tuned": tuned_field(record, tuned)})
+
+
+def _tuned_record(args):
+    """(path, record) of ``--tuned <json>`` (a tuning stage's result), or (None, None) when the
+    option is absent or given without a file (the train rule passes an empty input when the
+    method is not tuned)."""
+    import json
+
+    from harness.config import ConfigError
+
+    if not args.tuned:
+        return None, None
+    if len(args.tuned) > 1:
+        raise ConfigError(f"--tuned takes one file, got {len(args.tuned)}")
+    path = Path(args.tuned[0])
+    try:
+        return path, json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--tuned {path}: cannot read the tuning record ({e}); run the tune step first") from None
 
 
 def _job_kwargs(args) -> dict:
     return dict(data_dir=Path(args.data), device=args.device, threads=args.threads)
+
+
+def cmd_prep_tune(args) -> None:
+    from harness.tune import prepare_tuning_data
+
+    meta = prepare_tuning_data(args.data, args.out, fraction=args.fraction, seed=args.seed)
+    print(f"[prep-tune] {meta['task']}: train' {meta['n_train']} / validation' {meta['n_eval']} "
+          f"(carved from train, fraction {args.fraction}, seed {args.seed}) -> {args.out}")
+
+
+def cmd_tune(args) -> None:
+    from harness.tune import TuningFailed, run_tuning
+
+    cfg = _table_cfg(args)
+    try:
+        rec = run_tuning(cfg, args.method, args.task, data_dir=args.data, storage=args.storage, out=args.out,
+                         trials=args.trials, device=args.device, threads=args.threads)
+    except TuningFailed as e:
+        print(f"error: tuning failed: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"[tune] {args.method}/{args.task}: best {rec['best']['params']} -> {rec['best']['value']:.2f} "
+          f"({rec['budget']['completed']}/{rec['budget']['trials']} trials) -> {args.out}")
 
 
 def cmd_calibrate(args) -> None:
@@ -101,19 +156,28 @@ def cmd_profile(args) -> None:
 def cmd_table(args) -> None:
     import json
 
-    from harness.figures import plot_table
+    from harness.config import table_axes
+    from harness.figures import plot_sweep, plot_table
     from harness.tables import build_table, load_jsons, write_table
 
     cfg = _table_cfg(args)
     metas = {m["task"]: m for m in (json.loads(Path(p).read_text()) for p in args.data_meta)}
-    rows, scale = build_table(cfg, load_jsons(args.evals), metas)
+    evals = load_jsons(args.evals)
+    for e in evals:  # sweep axes are configuration: every record gets its variant's
+        e["axes"] = cfg["methods"].get(e["variant"], {}).get("axes", {})
+    axes = table_axes(cfg)
+    rows, scale = build_table(cfg, evals, metas, axes=axes)
     out = Path(args.out)
     write_table(rows, scale, out, out.with_suffix(".meta.json"))
     if args.figure:
         fig = Path(args.figure)
         title = f"{cfg['table']}: {cfg['title']}" if cfg["_scale"] == "paper" else f"{cfg['table']}: {cfg['backbone']['name']}"
-        plot_table(out, cfg["tasks"], title, fig.with_suffix(".png"), fig.with_suffix(".pdf"))
-    print(f"[table] {out} ({scale['scale']} scale, {len(rows) - 1} methods)")
+        png, pdf = fig.with_suffix(".png"), fig.with_suffix(".pdf")
+        if len(axes) == 1:
+            plot_sweep(out, cfg["tasks"], axes[0], title, png, pdf, relative=cfg.get("figure", {}).get("relative", False))
+        else:
+            plot_table(out, cfg["tasks"], title, png, pdf, axes=axes)
+    print(f"[table] {out} ({scale['scale']} scale, {len(rows) - 1} rows)")
 
 
 def cmd_audit(args) -> None:
@@ -149,7 +213,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--checkpoint", required=True, help="resumable checkpoint file")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--tuned", nargs="*", default=None, metavar="JSON",
+                    help="a tuning record (tuning/<scale>/<table>/<method>/<task>.json): run its best values; "
+                         "no file: the configured values")
     sp.set_defaults(fn=cmd_train)
+    sp = sub.add_parser("prep-tune", help="carve train'/validation' out of a prepared task's TRAIN split for tuning")
+    sp.add_argument("--data", required=True, help="the prepared task folder")
+    sp.add_argument("--out", required=True, help="the carved folder (a prepared folder: train', validation')")
+    sp.add_argument("--fraction", type=float, required=True, help="share of each stratum held out as validation'")
+    sp.add_argument("--seed", type=int, required=True)
+    sp.set_defaults(fn=cmd_prep_tune)
+    sp = with_config(sub.add_parser("tune", help="random search of one method x task on a carved validation'"))
+    sp.add_argument("--method", required=True)
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--data", required=True, help="the carved folder written by prep-tune")
+    sp.add_argument("--out", required=True, help="the tuning record (json)")
+    sp.add_argument("--storage", required=True, help="Optuna journal file: finished trials, for resuming")
+    sp.add_argument("--trials", type=int, default=None, help="the budget (default: the config's)")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.set_defaults(fn=cmd_tune)
     sp = with_config(sub.add_parser("calibrate", help="time a few real steps of a job's settings"))
     sp.add_argument("--method", required=True)
     sp.add_argument("--task", required=True)

@@ -92,3 +92,46 @@ def plot_table(table_csv: Path, tasks: list[str], title: str, out_png: Path, out
                 fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=150)
     finally:
         plt.close(fig)
+
+
+def plot_sweep(table_csv: Path, tasks: list[str], axis: str, title: str, out_png: Path, out_pdf: Path, *,
+               relative: bool = False) -> None:
+    """A sweep table as lines: one panel per task, our aggregate (with its spread) against the axis
+    value, one line per method label; the paper's values as black crosses where it printed them.
+    ``relative``: each value divided by the task's best value over all rows (FoRA Fig. 1's
+    "relative accuracy"). A logarithmic x axis when the values span a factor of 8 or more."""
+    with open(table_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["method"] != "baseline" and _num(r.get(axis)) is not None]
+    fig, axes_ = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes_[0], tasks):
+        best = max((_num(r.get(task)) or float("-inf") for r in rows), default=float("-inf"))
+        scale = 100.0 / best if relative and best > 0 else 1.0
+        for label in dict.fromkeys(r["label"] for r in rows):
+            line = sorted((r for r in rows if r["label"] == label), key=lambda r: _num(r[axis]))
+            pts = [(_num(r[axis]), _num(r.get(task)), _num(r.get(f"{task}_spread")) or 0.0) for r in line]
+            pts = [(x, y * scale, e * scale) for x, y, e in pts if y is not None]
+            if pts:
+                xs, ys, es = zip(*pts)
+                ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, capsize=2, label=label)
+            paper = [(_num(r[axis]), _num(r.get(f"{task}_paper"))) for r in line]
+            paper = [(x, y) for x, y in paper if y is not None]
+            if paper:
+                ax.scatter(*zip(*paper), marker="x", color="black", zorder=3, label="paper" if label == rows[0]["label"] else None)
+        xs = [_num(r[axis]) for r in rows]
+        if xs and min(xs) > 0 and max(xs) / min(xs) >= 8:
+            ax.set_xscale("log", base=2)
+        ax.set_title(task)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("relative to best (%)" if relative else "metric")
+    handles = {}
+    for ax in axes_[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 5), fontsize=7)
+    scale_name = rows[0].get("scale", "") if rows else ""
+    fig.suptitle(f"{title} ({scale_name} scale)")
+    fig.tight_layout(rect=(0, 0.12, 1, 0.93))
+    for out in (out_png, out_pdf):
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=150)
+    plt.close(fig)

@@ -18,13 +18,20 @@ def planned_jobs(target: str, tmp_path) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", out.stdout, re.M)}
 
 
-@pytest.mark.parametrize("table", ["glue_base", "glue_large"])
+# table -> (methods, tasks, seeds) as the papers set them: FoRA Table 1 + LFMA Tables 2-3 + FAA (11 variants),
+# LFMA Table 1 (LFMA, FF, LoRA, FourierFT on 7 datasets), FoRA Table 4 (LP, FF, LoRA, FourierFT, FoRA on 6)
+PAPER_PLANS = {"glue_base": (11, 6, 5), "glue_large": (11, 6, 5), "vit_lfma_base": (4, 7, 5), "vit_lfma_large": (4, 7, 5),
+               "vit_fora_base": (5, 6, 5), "vit_fora_large": (5, 6, 5)}
+
+
+@pytest.mark.parametrize("table", sorted(PAPER_PLANS))
 def test_paper_dry_run_plans_methods_x_tasks_x_seeds(table, tmp_path):
+    methods, tasks, seeds = PAPER_PLANS[table]
     cfg = load_table(ROOT / "config" / f"{table}.yaml")
+    assert (len(cfg["methods"]), len(cfg["tasks"]), len(cfg["seeds"])) == (methods, tasks, seeds)
     jobs = planned_jobs(f"tables/{table}.csv", tmp_path)
-    n = len(cfg["methods"]) * 6 * 5
-    assert (len(cfg["tasks"]), len(cfg["seeds"])) == (6, 5)
-    assert jobs["train"] == n and jobs["eval"] == n and jobs["prep"] == 6 and jobs["table"] == 1
+    n = methods * tasks * seeds
+    assert jobs["train"] == n and jobs["eval"] == n and jobs["prep"] == tasks and jobs["table"] == 1
 
 
 def test_bad_config_stops_the_dag_before_any_job(tmp_path):
