@@ -6,6 +6,8 @@ import hashlib
 import torch
 from torch import nn
 
+from adapters.errors import MethodConfigError
+
 
 class AdapterLayer(nn.Module):
     """A module the registry finds by type.
@@ -54,8 +56,6 @@ def replace_linear_modules(model: nn.Module, target_modules: list[str], make) ->
 
     Returns how many were replaced; raises if none matched, naming the targets.
     """
-    from adapters.registry import MethodConfigError
-
     hits = [
         (name, mod)
         for name, mod in model.named_modules()

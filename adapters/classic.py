@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from adapters.registry import register
+from adapters.catalog import register
 
 
 @dataclass

@@ -15,22 +15,33 @@ Randomness: each replaced layer draws its locations and A's initial values from 
 global RNG, so the same seed rebuilds the same adapter on any device. On ``meta`` base weights
 nothing is drawn (only shapes, for parameter counts).
 
+Spectral locations (``shared_locations``, all three methods): 004 is ambiguous. §3.2 draws "a 2D
+index matrix L in R^{2 x n} to specify spectral locations for all low-rank matrices" (and §1:
+locations "shared among all adaptation matrices"), while Algorithm 1 (appendix) draws
+``L = randperm(...)`` inside every ``FoRALinear``, i.e. one L per matrix. ``False`` (default):
+Algorithm 1, independent locations for A and B of every layer. ``True``: §3.2, one L per factor
+grid r x d drawn once per model from ``seed``; A (r x d_in) uses it as drawn, B (d_out x r) at
+the transposed positions (B^T is r x d_out), so every A and B of layers with d_in = d_out (RoBERTa
+and ViT q/v) share one L; a model whose factors have several grid sizes gets one L per size.
+
 ``alpha`` (all three): ``alpha=None`` means ``alpha = 2 r``, i.e. scaling 2. This is the only
 alpha the FoRA paper states (Table 8: alpha=64 with r=32 for LLaMA); the GLUE and ViT tables
 give none, and the benchmark's GLUE configs set ``alpha = r`` explicitly (scaling 1).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from adapters.base import AdapterLayer, layer_generator, replace_linear_modules
-from adapters.registry import MethodConfigError, register
+from adapters.catalog import register
+from adapters.errors import MethodConfigError
 from adapters.spectral import random_locations, spectral_to_dense
 
 
@@ -55,14 +66,24 @@ _INITS = {"kaiming": _kaiming_uniform, "xavier": _xavier_uniform}
 class SparseLoRALinear(AdapterLayer):
     """``base(x) + scaling * B A dropout(x)`` with A (r x d_in) and B (d_out x r) each built from
     ``min(n, size)`` learnable values ``coef_A``/``coef_B`` at fixed ``loc_A``/``loc_B`` (2 x n,
-    persistent buffers). Subclasses say how values become a factor (:meth:`to_dense`) and how
+    persistent buffers; ``shared_locations(grid)`` supplies them instead of the layer's generator,
+    see the module docstring). Subclasses say how values become a factor (:meth:`to_dense`) and how
     A's values start (:meth:`init_a`); B's values start at zero, so the output equals the base
     model's at step 0 (LoRA's convention, 004 §3.1 and §3.3). The update is applied as
     ``(x A^T) B^T``: dW is never materialised in ``forward``.
     """
 
     def __init__(
-        self, base_layer: nn.Linear, *, n: int, r: int, alpha: float, dropout: float, generator, init: str = "kaiming"
+        self,
+        base_layer: nn.Linear,
+        *,
+        n: int,
+        r: int,
+        alpha: float,
+        dropout: float,
+        generator: torch.Generator,
+        init: str = "kaiming",
+        shared_locations: Callable[[tuple[int, int]], torch.Tensor] | None = None,
     ):
         super().__init__()
         self.base_layer = base_layer
@@ -81,8 +102,12 @@ class SparseLoRALinear(AdapterLayer):
             coef_a = torch.empty(loc_a.shape[1], dtype=dtype, device=device)
         else:  # drawn on the CPU with the layer's generator, whatever the base weight's device
             with torch.device("cpu"):
-                loc_a = random_locations(self.shape_a, n, generator)
-                loc_b = random_locations(self.shape_b, n, generator)
+                if shared_locations is None:  # Algorithm 1: one L per matrix
+                    loc_a = random_locations(self.shape_a, n, generator)
+                    loc_b = random_locations(self.shape_b, n, generator)
+                else:  # §3.2: one L per r x d grid, B at the transposed positions (copies: one buffer each)
+                    loc_a = shared_locations(self.shape_a).clone()
+                    loc_b = shared_locations(self.shape_b[::-1]).flip(0)
                 coef_a = self.init_a(loc_a, generator).to(dtype)
         self.register_buffer("loc_A", loc_a.to(device))
         self.register_buffer("loc_B", loc_b.to(device))
@@ -137,6 +162,16 @@ class FoRALinear(SparseLoRALinear):
 
     def to_dense(self, values, locations, shape):
         return spectral_to_dense(values, locations, shape)
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`SparseLoRALinear.factors`; for d_in = d_out both spectra (A's, and B's
+        transposed: ``ifft2(F^T) = ifft2(F)^T``) go through one batched inverse FFT. Other shapes
+        take two (zero-padding B^T to A's width would change the DFT length: not exact)."""
+        if self.shape_a != self.shape_b[::-1]:
+            return super().factors()
+        locations = torch.stack([self.loc_A, self.loc_B.flip(0)])
+        a, b_t = self.to_dense(torch.stack([self.coef_A, self.coef_B]), locations, self.shape_a)
+        return a, b_t.T
 
     def init_a(self, loc_a, generator):
         s = self._init_fn(torch.empty(1, loc_a.shape[1]), generator)[0]
@@ -231,12 +266,15 @@ class RandomMaskLoRALinear(SparseLoRALinear):
 class SparseLoRAConfig:
     """Shared knobs: ``n`` learnable values per factor (clipped to the factor's size), rank ``r``,
     ``alpha`` with scaling ``alpha / r`` (None: ``alpha = 2 r``, FoRA Table 8's alpha=64 at r=32;
-    see the module docstring), dropout on the adapter's input (Tables 7-8: 0.05 for LLaMA)."""
+    see the module docstring), dropout on the adapter's input (Tables 7-8: 0.05 for LLaMA),
+    ``shared_locations`` (False: Algorithm 1's L per matrix; True: §3.2's one L for all matrices;
+    see the module docstring)."""
 
     n: int
     r: int
     alpha: float | None = None
     dropout: float = 0.0
+    shared_locations: bool = False
 
     _method = "sparse_lora"  # class attribute (not a field): names the method in errors
 
@@ -281,6 +319,14 @@ class DFoRAConfig(FoRAConfig):
 
 def _replace(model: nn.Module, layer_cls, cfg: SparseLoRAConfig, target_modules, seed: int) -> nn.Module:
     kwargs = cfg.layer_kwargs()
+    if cfg.shared_locations:
+
+        @functools.cache
+        def shared(grid: tuple[int, int]) -> torch.Tensor:
+            """The model's one L for an r x d factor grid (004 §3.2), from ``seed`` alone."""
+            return random_locations(grid, cfg.n, layer_generator(seed, f"shared_locations/{grid[0]}x{grid[1]}"))
+
+        kwargs["shared_locations"] = shared
 
     def make(name: str, linear: nn.Linear) -> AdapterLayer:
         generator = layer_generator(seed, name)

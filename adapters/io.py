@@ -1,17 +1,18 @@
 """Adapter weights as safetensors (complex tensors stored as their real view)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from harness.atomic import atomic_path
+
 _COMPLEX_SUFFIX = "::complex"
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """Write atomically: a reader never sees half a file."""
+    """Write atomically (:func:`harness.atomic.atomic_path`): a reader never sees half a file."""
     out = {}
     for name, t in tensors.items():
         t = t.detach().cpu().contiguous()
@@ -19,10 +20,8 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: d
             out[name + _COMPLEX_SUFFIX] = torch.view_as_real(t).contiguous()
         else:
             out[name] = t
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(out, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp), metadata=metadata)
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ For every target ``nn.Linear`` with weight ``W0`` of shape ``(d1, d2) = (d_out, 
    (one complex parameter per location, so ``c.numel() == k``: the paper's counts, §4.3, count a
    complex coefficient as one parameter);
 3. ``ΔW = Re(IFFT2(F)) * alpha`` with ``F`` zero except ``F[mask] = c``              (eq. 2);
-4. ``h = W0 x + ΔW x``.
+4. ``h = W0 x + ΔW x``, computed as one product with ``W0 + ΔW`` (:meth:`LFMALayer.forward`).
 
 Departures from Alg. 1 and choices the paper leaves open (each one a config field):
 
@@ -63,8 +63,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from adapters.base import AdapterLayer, layer_generator, replace_linear_modules
-from adapters.registry import MethodConfigError, register
-from adapters.spectral import spectral_to_dense
+from adapters.catalog import register
+from adapters.errors import MethodConfigError
+from adapters.spectral import complex_dtype, spectral_to_dense
 
 LFMAInit = Literal["gaussian", "kaiming_uniform", "base_weight"]
 
@@ -137,7 +138,7 @@ class LFMALayer(AdapterLayer):
                 f"lfma: ratio {cfg.ratio} selects no coefficient of a {d1}x{d2} layer (k = int({d1 * d2} * ratio) = 0)"
             )
         weight = base_layer.weight
-        cdtype = torch.complex128 if weight.dtype == torch.float64 else torch.complex64
+        cdtype = complex_dtype(weight.dtype)
         if weight.is_meta:
             # A meta model holds no data (nothing computed here would survive the move to
             # meta): build the shapes only, which is all a parameter count needs.
@@ -164,11 +165,14 @@ class LFMALayer(AdapterLayer):
         return spectral_to_dense(self.c, self.locations, self.shape) * self.alpha
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.base_layer(x)
+        """``W0 x + ΔW x + b`` (Alg. 1's ``x @ ΔW`` only fits square layers) as one product with
+        ``W0 + ΔW``: per step 3 token x d_in x d_out products (forward, input grad, weight grad)
+        instead of 5 for ``base(x) + x ΔW^T``. W0 is read, never written, and gets no gradient
+        (it does not require grad; the sum is a fresh tensor)."""
         if self.merged:
-            return h
-        # h + x @ ΔW^T (== adding ΔW to the weight); Alg. 1's x @ ΔW only fits square layers.
-        return h + F.linear(x, self.delta_weight().to(x.dtype))
+            return self.base_layer(x)
+        weight = self.base_layer.weight
+        return F.linear(x, weight + self.delta_weight().to(weight.dtype), self.base_layer.bias)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, k={self.c.numel()}, alpha={self.alpha}"

@@ -23,7 +23,8 @@ import torch
 from peft import FourierFTConfig, LoraConfig, VeraConfig, get_peft_model
 from torch import nn
 
-from adapters.registry import MethodConfigError, register
+from adapters.catalog import register
+from adapters.errors import MethodConfigError
 
 
 def _positive(method: str, **values) -> None:

@@ -5,6 +5,10 @@ that adapts a ``transformers`` model in place (or wraps it, for the ``peft`` bas
 returns the module to call. ``apply_method`` is the single entry point the harness uses; it
 returns an :class:`Adapted` handle that answers the questions every table needs: trainable
 parameters, merge/unmerge, extra losses, optimizer groups, and adapter-only save/load.
+
+The methods live in :data:`adapters.catalog.REGISTRY`, filled by the families' ``@register`` when
+this module imports :mod:`adapters.families`; ``MethodConfigError`` and ``register`` are
+re-exported here for callers (``from adapters.registry import MethodConfigError, register``).
 """
 from __future__ import annotations
 
@@ -13,55 +17,28 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn
 
+from adapters import families  # noqa: F401  (importing the families runs their @register)
 from adapters.base import AdapterLayer
+from adapters.catalog import REGISTRY, Method, register
+from adapters.errors import MethodConfigError
+from adapters.io import load_tensors, save_tensors
 
-
-class MethodConfigError(ValueError):
-    """A method name or hyperparameter is wrong; the message names it and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    config_cls: type
-    apply: Callable[..., nn.Module]  # (model, cfg, target_modules, seed) -> model to call
-    mergeable: bool
-    paper: str  # where the method is defined, e.g. "004 §3.2, eq. 2-4"
-    needs_targets: bool = True  # False for methods that ignore target_modules (BitFit, FF, LP)
-
-
-REGISTRY: dict[str, Method] = {}
-
-
-def register(name: str, *, config: type, mergeable: bool, paper: str, needs_targets: bool = True):
-    """Decorator: ``@register("fora", config=FoRAConfig, mergeable=True, paper="004 §3.2")``."""
-
-    def wrap(apply_fn):
-        if name in REGISTRY:
-            raise RuntimeError(f"method {name!r} registered twice")
-        REGISTRY[name] = Method(name, config, apply_fn, mergeable, paper, needs_targets)
-        return apply_fn
-
-    return wrap
-
-
-def _load_all() -> None:
-    # Importing the family modules runs their @register decorators.
-    import adapters.families  # noqa: F401
+__all__ = [
+    "REGISTRY", "Adapted", "Method", "MethodConfigError", "apply_method", "available_methods",
+    "build_config", "get_method", "register",
+]
 
 
 def available_methods() -> list[str]:
-    _load_all()
     return sorted(REGISTRY)
 
 
 def get_method(name: str) -> Method:
-    _load_all()
     if name not in REGISTRY:
         raise MethodConfigError(f"unknown method {name!r}; allowed: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
@@ -150,6 +127,11 @@ class Adapted:
     head_params: list[nn.Parameter] = field(default_factory=list)
     _merged: bool = False
 
+    def resolved_hparams(self) -> dict:
+        """Every hyperparameter the run used, defaults included (e.g. FRAME's ``transform``),
+        for a table or ``train.json`` to record."""
+        return dataclasses.asdict(self.config)
+
     # --- parameters -------------------------------------------------------------------------
     def trainable_parameters(self, include_head: bool = False) -> list[tuple[str, nn.Parameter]]:
         head = {id(p) for p in self.head_params}
@@ -221,13 +203,9 @@ class Adapted:
         return state
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-        from adapters.io import save_tensors
-
         save_tensors(self.adapter_state_dict(), path, metadata=metadata)
 
     def load(self, path: str | Path) -> None:
-        from adapters.io import load_tensors
-
         tensors = load_tensors(path)
         own = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
         missing = sorted(set(self.adapter_state_dict()) - set(tensors))

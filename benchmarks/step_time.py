@@ -4,6 +4,7 @@ A script, not a test:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py              # CPU, 2 threads
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --device cuda
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --group --threads 1 --rounds 15   # ratios to LoRA
 
 Model: ``RobertaForSequenceClassification`` built from a config (hidden 768, 4 layers, 12
 heads, intermediate 3072, 2 labels) with random weights (seed 0); batch 8 x sequence 128 of
@@ -26,6 +27,14 @@ into the next. Peak memory:
 
 ``--rounds R`` repeats the whole sweep R times (methods interleaved) and reports the median
 over rounds: on a shared machine this damps load that comes and goes.
+
+``--group`` instead measures every spectral method against LoRA r=8 in ONE process (``GROUP``):
+all models are built first, then each round steps every model once, in an order that rotates
+from round to round; per method the reported ratio is the median over rounds of
+(its step time / LoRA's step time in the same round), so load that comes and goes on a shared
+machine hits both sides of every ratio alike. It ends with :func:`layer_benchmark`: one
+768 x 768 layer, our dense-update path (``linear(x, W0 + dW)``, LFMA's forward) against peft's
+FourierFT layer (``base(x) + linear(x, dW)``), same spectrum, same output.
 
 A micro-benchmark follows: the shared spectral primitive
 (:func:`adapters.spectral.spectral_to_dense`) against peft's FourierFT delta weight
@@ -73,6 +82,11 @@ METHODS: list[tuple[str, str, dict, list[str] | None]] = [
     ("full_ft", "full_ft", {}, None),
 ]
 REFERENCE = "lora r=8"
+# The --group run: every spectral method and its target ratio to LoRA r=8 (issue 12).
+GROUP: list[tuple[str, float]] = [
+    ("fourierft n=1000", 1.10), ("fora n=500 r=8", 1.10), ("fora n=500 r=32", 1.10), ("dfora n=500 r=8", 1.10),
+    ("lfma ratio=0.0016", 1.10), ("faa r=16", 1.10), ("frame (defaults)", 1.10), ("fourier_moe (defaults)", 1.35),
+]
 # Only for the paired FoRA-vs-LoRA check at r = 32 (FoRA's rank in Tables 6 and 8).
 EXTRA_FOR_PAIRS: list[tuple[str, str, dict, list[str] | None]] = [("lora r=32", "lora", {"r": 32, "alpha": 32}, QV)]
 PAIRS = [("lora r=8", "fora n=500 r=8"), ("lora r=32", "fora n=500 r=32")]
@@ -212,6 +226,133 @@ def run_pair(label_a: str, label_b: str, device: str, threads: int, warmup: int,
     }
 
 
+def run_group(labels: list[str], device: str, threads: int, warmup: int, rounds: int, batch: int, seq: int) -> dict:
+    """Every label and REFERENCE built in this process; each round steps all of them once, the order
+    rotating by one position per round. Per label: median step time and the median over rounds of
+    the per-round ratio to REFERENCE (wall and process CPU time)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    order = [REFERENCE] + [l for l in labels if l != REFERENCE]
+    steppers = {l: make_stepper(l, device, batch, seq) for l in order}
+    for _ in range(warmup):
+        for l in order:
+            steppers[l][1]()
+    times: dict[str, list[tuple[float, float]]] = {l: [] for l in order}
+    for i in range(rounds):
+        for l in order[i % len(order):] + order[: i % len(order)]:
+            times[l].append(steppers[l][1]())
+    ref = times[REFERENCE]
+    out = {}
+    for l in order:
+        ratios = [(t[0] / r[0], t[1] / r[1]) for t, r in zip(times[l], ref)]
+        out[l] = {
+            "trainable": steppers[l][0].num_trainable(),
+            "ms": 1000 * statistics.median(t[0] for t in times[l]),
+            "cpu_ms": 1000 * statistics.median(t[1] for t in times[l]),
+            "wall_ratio": statistics.median(r[0] for r in ratios),
+            "cpu_ratio": statistics.median(r[1] for r in ratios),
+        }
+    return out
+
+
+def layer_benchmark(device: str, threads: int, repeats: int = 40, warmup: int = 5, tokens: int = 1024, d: int = 768,
+                    n: int = 1000) -> dict:
+    """One d x d layer, ``tokens`` input rows, forward + backward, paired and interleaved: our dense-update
+    path ``linear(x, W0 + dW)`` (LFMA's forward) vs peft's ``FourierFTLinear`` (``base(x) + linear(x, dW)``),
+    dW from the same spectrum and locations (checked: same output)."""
+    import torch
+    import torch.nn.functional as F
+    from peft import FourierFTConfig, get_peft_model
+    from torch import nn
+
+    from adapters.spectral import spectral_to_dense
+
+    torch.set_num_threads(threads)
+
+    class One(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = nn.Linear(d, d)
+
+        def forward(self, x):
+            return self.q(x)
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(One(), FourierFTConfig(n_frequency=n, target_modules=["q"], random_loc_seed=0,
+                                                       init_weights=False)).to(device)
+    layer = next(m for m in peft_model.modules() if hasattr(m, "fourierft_spectrum"))
+    spectrum, scaling = layer.fourierft_spectrum["default"], layer.fourierft_scaling["default"]
+    locations = layer.indices["default"].to(device)
+    coeffs = nn.Parameter(spectrum.detach().clone())
+    base = layer.base_layer
+    x = torch.randn(tokens, d, generator=torch.Generator().manual_seed(1)).to(device).requires_grad_(True)
+    grad_out = torch.randn(tokens, d, generator=torch.Generator().manual_seed(2)).to(device)
+    cuda = device.startswith("cuda")
+
+    def ours():
+        return F.linear(x, base.weight + spectral_to_dense(coeffs, locations, (d, d)) * scaling, base.bias)
+
+    def theirs():
+        return layer(x)
+
+    with torch.no_grad():
+        same = torch.allclose(ours(), theirs(), atol=1e-4, rtol=1e-4)
+
+    def once(fn, param) -> tuple[float, float]:
+        if cuda:
+            torch.cuda.synchronize()
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn().backward(grad_out)
+        if cuda:
+            torch.cuda.synchronize()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        param.grad, x.grad = None, None
+        return wall, cpu
+
+    pairs = []
+    for i in range(warmup + repeats):
+        if i % 2:
+            b = once(theirs, spectrum); a = once(ours, coeffs)
+        else:
+            a = once(ours, coeffs); b = once(theirs, spectrum)
+        if i >= warmup:
+            pairs.append((a, b))
+    return {
+        "tokens": tokens, "d": d, "n": n, "same_output": bool(same),
+        "ours_ms": 1000 * statistics.median(a[0] for a, _ in pairs),
+        "peft_ms": 1000 * statistics.median(b[0] for _, b in pairs),
+        "wall_ratio": statistics.median(a[0] / b[0] for a, b in pairs),
+        "cpu_ratio": statistics.median(a[1] / b[1] for a, b in pairs),
+    }
+
+
+def group_main(args) -> int:
+    import torch
+
+    labels = [l for l, _ in GROUP if not args.only or l in args.only]
+    header = (f"device={args.device} threads={args.threads} torch={torch.__version__} batch={args.batch} "
+              f"seq={args.seq} warmup={args.warmup} rounds={args.rounds} date={_dt.date.today().isoformat()}")
+    print(header, flush=True)
+    res = run_group(labels, args.device, args.threads, args.warmup, args.rounds, args.batch, args.seq)
+    targets = dict(GROUP)
+    print(f"\n| method | trainable | ms/step (median) | x {REFERENCE} (wall) | x {REFERENCE} (CPU) | target "
+          "| met (wall) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for label, r in res.items():
+        target = targets.get(label)
+        verdict = "-" if target is None else ("yes" if r["wall_ratio"] <= target else "NO")
+        print(f"| {label} | {r['trainable']:,} | {r['ms']:.1f} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
+              f"{'-' if target is None else f'<= {target:.2f}'} | {verdict} |")
+    layer = layer_benchmark(args.device, args.threads)
+    print(f"\nlayer {layer['d']}x{layer['d']}, {layer['tokens']} tokens, n={layer['n']}, forward+backward, median of "
+          f"paired ratios (same output: {layer['same_output']}): linear(x, W0 + dW) {layer['ours_ms']:.1f} ms vs peft "
+          f"FourierFT {layer['peft_ms']:.1f} ms -> ratio wall {layer['wall_ratio']:.3f}, CPU {layer['cpu_ratio']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "group": res, "layer": layer}, indent=2))
+    return 0
+
+
 # --- micro-benchmark: spectral primitive vs peft FourierFT -------------------------------------
 def micro_benchmark(device: str, threads: int, repeats: int = 50, warmup: int = 5, shape=(768, 768), n: int = 1000) -> dict:
     import torch
@@ -300,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-steps", type=int, default=20, help="interleaved steps per side in the paired FoRA/LoRA check")
     ap.add_argument("--no-pairs", action="store_true", help="skip the paired FoRA-vs-LoRA check")
     ap.add_argument("--micro-only", action="store_true")
+    ap.add_argument("--group", action="store_true",
+                    help="every spectral method vs LoRA r=8 in one process, --rounds interleaved rounds (see GROUP)")
     args = ap.parse_args(argv)
 
     if args.device.startswith("cuda"):
@@ -308,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             ap.error("--device cuda: CUDA is not available here")
 
+    if args.group:
+        return group_main(args)
     if args.worker:
         res = run_one(args.worker, args.device, args.threads, args.warmup, args.steps, args.batch, args.seq)
         print("RESULT " + json.dumps(res))

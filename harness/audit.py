@@ -13,6 +13,9 @@ count is typed in this file.
 the default), ``per_module`` (one adapted layer) or ``per_matrix`` (one of the two low-rank
 factors of one adapted layer: FoRA Table 10). The audit divides our total by the number of
 ``nn.Linear`` modules the targets match (times 2 for ``per_matrix``) and says so.
+``saving_vs:<flag>`` rows print a percentage, not a count: how much smaller the row's trainable
+count is than the same method with the boolean hyperparameter ``<flag>`` set to true, i.e.
+``100 (N(flag) - N(row)) / N(flag)`` (FAA's "freezing W_rff saves 32.1%": ``saving_vs:trainable_rff``).
 
 ``python -m harness.audit --out tables/params_audit.csv`` writes the audit table atomically.
 """
@@ -41,6 +44,7 @@ PARAMS_COLUMNS = [
     "printed", "printed_value", "unit_rounding", "note",
 ]
 SCOPES = ("total", "per_module", "per_matrix")
+SAVING = "saving_vs:"  # + a boolean hyperparameter: the printed value is a percentage saved
 
 
 # --- architectures ---------------------------------------------------------------------------
@@ -105,9 +109,12 @@ def round_to_unit(count: Fraction | int, unit: str) -> Decimal:
 
 
 def format_like_paper(count: Fraction | int, unit: str, printed: str) -> str:
-    """Our count written the way the paper writes its own (e.g. '0.02M' at unit 0.01M, or '12,345' with separators)."""
+    """Our count written the way the paper writes its own (e.g. '0.02M' at unit 0.01M, '12,345' with
+    separators, '32.1%' at unit 0.1)."""
     unit = unit.strip()
     rounded = round_to_unit(count, unit)
+    if printed.endswith("%"):
+        return f"{rounded:.{max(0, -rounded.as_tuple().exponent)}f}%"
     if unit.endswith("M"):
         decimals = max(0, -Decimal(unit[:-1]).as_tuple().exponent)
         return f"{rounded / Decimal(10**6):.{decimals}f}M"
@@ -149,8 +156,8 @@ def read_paper_values(path: Path = PAPER_VALUES) -> list[ParamRow]:
         for line, raw in enumerate(reader, start=2):
             try:
                 scope = raw["count_scope"].strip() or "total"
-                if scope not in SCOPES:
-                    raise ValueError(f"count_scope {scope!r} not in {SCOPES}")
+                if scope not in SCOPES and not (scope.startswith(SAVING) and scope[len(SAVING):]):
+                    raise ValueError(f"count_scope {scope!r} not in {SCOPES} nor '{SAVING}<hyperparameter>'")
                 value = raw["printed_value"].strip()
                 if value and not raw["unit_rounding"].strip():
                     raise ValueError("a printed_value needs a unit_rounding")
@@ -174,7 +181,7 @@ def read_paper_values(path: Path = PAPER_VALUES) -> list[ParamRow]:
     return rows
 
 
-def _apply(row: ParamRow):
+def _apply(row: ParamRow, hparams: dict | None = None):
     """Build the row's backbone on ``meta`` and apply its method, first with the whole call under
     ``torch.device('meta')`` (peft allocates its adapter tensors on the default device: on the CPU
     that costs seconds for a 7B model), then, if that fails (e.g. a CPU ``torch.Generator`` used
@@ -182,6 +189,7 @@ def _apply(row: ParamRow):
     move them to the base weight's device)."""
     from adapters import apply_method
 
+    hparams = row.hparams if hparams is None else hparams
     errors = []
     for under_meta in (True, False):
         model, spec = build_model(row.backbone)
@@ -189,10 +197,10 @@ def _apply(row: ParamRow):
         try:
             if under_meta:
                 with torch.device("meta"):
-                    adapted = apply_method(model, row.method, row.hparams, target_modules=row.target_modules or None,
+                    adapted = apply_method(model, row.method, hparams, target_modules=row.target_modules or None,
                                            head_modules=head_modules_of(spec), seed=0)
             else:
-                adapted = apply_method(model, row.method, row.hparams, target_modules=row.target_modules or None,
+                adapted = apply_method(model, row.method, hparams, target_modules=row.target_modules or None,
                                        head_modules=head_modules_of(spec), seed=0)
             return adapted, n_targets
         except Exception as e:  # noqa: BLE001 - reported in the row
@@ -223,7 +231,17 @@ def audit_row(row: ParamRow, available: set[str]) -> dict:
     total = adapted.num_trainable()
     count: Fraction | int = total
     scope_text = ""
-    if row.count_scope != "total":
+    if row.count_scope.startswith(SAVING):
+        flag = row.count_scope[len(SAVING):]
+        try:
+            with_flag = _apply(row, {**row.hparams, flag: True})[0].num_trainable()
+        except Exception as e:  # noqa: BLE001 - recorded in the row
+            reason = str(e).splitlines()[0][:300]
+            out.update(match="error", explanation=f"apply with {flag}=true failed: {reason}")
+            return out
+        count = Fraction(100 * (with_flag - total), with_flag)
+        scope_text = f"[% saved: {with_flag:,} trainable with {flag}=true, {total:,} without] "
+    elif row.count_scope != "total":
         if n_targets == 0:
             out.update(match="error", explanation=f"count_scope {row.count_scope} but targets {row.target_modules} match no Linear")
             return out
@@ -238,7 +256,7 @@ def audit_row(row: ParamRow, available: set[str]) -> dict:
         out.update(match="n/a", explanation=scope_text + row.note)
         return out
     out["ours_rounded"] = format_like_paper(count, row.unit_rounding, row.printed)
-    printed_rounded = round_to_unit(int(row.printed_value), row.unit_rounding)
+    printed_rounded = round_to_unit(Fraction(row.printed_value), row.unit_rounding)
     ok = round_to_unit(count, row.unit_rounding) == printed_rounded
     out["match"] = "yes" if ok else "no"
     # A mismatch must be explained by the data (the note); an empty note leaves it empty so tests catch it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from fractions import Fraction
 
 import pytest
 
@@ -125,13 +126,51 @@ def test_audit_csv_is_complete_and_every_mismatch_is_explained(audited):
 
 def test_papers_without_printed_counts_say_so():
     """FAA (000), FRAME (002) and FourierMoE (003) print no per-method count in the seeds: the
-    data says so instead of inventing a number."""
+    data says so instead of inventing a number. FAA's one printed number is a percentage saved."""
     for paper in ("000", "002", "003"):
-        rows = [r for r in ALL_ROWS if r.paper == paper]
+        rows = [r for r in ALL_ROWS if r.paper == paper and not r.count_scope.startswith("saving_vs:")]
         assert rows, paper
         for r in rows:
             assert r.printed_value is None and r.printed == ""
             assert "prints no per-method parameter count" in r.note
+    savings = [r for r in ALL_ROWS if r.count_scope.startswith("saving_vs:")]
+    assert savings and all(r.paper == "000" and r.printed == "32.1%" for r in savings)
+
+
+# --- FAA (000): freezing W_rff "reduces parameters 32.1%" ----------------------------------------
+FAA_SAVING = _rows("FAA Design tradeoffs (seed summary)", ("roberta-base",), ("faa",))
+
+
+def _faa_saving_by_hand(r: int, d_rff: int, d: int = 768, grids: int = 9) -> float:
+    """% of one adapter's parameters in W_rff: W_down, b_down, W_up, b_up, alpha, beta, gate vs G x r x D."""
+    rff = grids * r * d_rff
+    return 100 * rff / (2 * d * r + r + d + 2 * r + grids + rff)
+
+
+@pytest.mark.parametrize("row", FAA_SAVING, ids=_ids(FAA_SAVING))
+def test_faa_frozen_rff_saving(row, audited):
+    _, by_key = audited
+    res = by_key[_key(row)]
+    assert row.count_scope == "saving_vs:trainable_rff"
+    expected = _faa_saving_by_hand(row.hparams["r"], row.hparams.get("d_rff", 81))  # 81: FAAConfig's default
+    assert float(res["ours"]) == pytest.approx(expected, abs=1e-3)
+    assert res["match"] == ("yes" if round(expected, 1) == 32.1 else "no") and res["explanation"]
+
+
+def test_faa_default_is_consistent_with_the_seed(audited):
+    """Some bottleneck width reproduces the seed's 32.1% with FAA's default d_rff."""
+    _, by_key = audited
+    defaults = [r for r in FAA_SAVING if "d_rff" not in r.hparams]
+    assert any(by_key[_key(r)]["match"] == "yes" for r in defaults)
+
+
+def test_saving_scope_needs_a_hyperparameter(tmp_path):
+    bad = tmp_path / "params.csv"
+    bad.write_text(",".join(["source", "paper", "backbone", "method", "hparams", "target_modules", "count_scope",
+                             "printed", "printed_value", "unit_rounding", "note"])
+                   + '\nX,000,roberta-base,faa,"{""r"": 4}",[],saving_vs:,1%,1,1,n\n')
+    with pytest.raises(ValueError, match="count_scope"):
+        read_paper_values(bad)
 
 
 # --- the rounding machinery -------------------------------------------------------------------------
@@ -146,6 +185,8 @@ def test_papers_without_printed_counts_say_so():
         (707784, "1", "707,784", "707,784"),
         (500, "1", "500", "500"),
         (0, "1", "-", "0"),
+        (Fraction(314690, 10000), "0.1", "32.1%", "31.5%"),
+        (Fraction(433849, 100000), "0.1", "32.1%", "4.3%"),
     ],
 )
 def test_format_like_paper(count, unit, printed, expected):

@@ -23,8 +23,9 @@ METHODS = [
     ("faa", {"r": R, "placement": "houlsby", "d_rff": 3, "num_grids": 3}),
     ("faa", {"r": R, "beta_zero": True}),
     ("faa", {"r": R, "trainable_rff": True}),
+    ("faa", {"r": R, "d_rff": R // 2}),
 ]
-IDS = ["houlsby", "pfeiffer", "faa", "faa-houlsby-proj", "faa-beta0", "faa-trainable-rff"]
+IDS = ["houlsby", "pfeiffer", "faa", "faa-houlsby-proj", "faa-beta0", "faa-trainable-rff", "faa-no-proj"]
 
 
 def _apply(kind, method, hp, seed=0, model_seed=0):
@@ -216,7 +217,7 @@ def test_roberta_large_adapter_counts_are_0_8M(method, r, expected):
 
 def test_faa_counts_and_ablations_change_what_is_trainable():
     d, L, r, G = 768, 12, 64, 9
-    D = r // 2
+    D = 81  # FAAConfig's default d_rff
     counts = {}
     for name, extra in {
         "faa": {},
@@ -228,7 +229,7 @@ def test_faa_counts_and_ablations_change_what_is_trainable():
         counts[name] = apply_method(meta_model("roberta", "base"), "faa", {"r": r, **extra}).num_trainable()
     adapter = 2 * d * r + r + d  # W_down, b_down, W_up, b_up
     assert counts["faa"] == L * (adapter + r + r + G) == 1_191_276  # + alpha, beta, gate
-    assert counts["trainable_rff"] - counts["faa"] == L * G * r * D  # W_rff becomes trainable
+    assert counts["trainable_rff"] - counts["faa"] == L * G * r * D  # W_rff becomes trainable (rff_proj stays frozen)
     assert counts["beta_zero"] == L * (adapter + r)  # beta, gate and the RFF path removed
     assert counts["faa"] - counts["grids3"] == L * (G - 3)
     assert counts["houlsby"] == 2 * counts["faa"]
@@ -238,7 +239,10 @@ def test_faa_ablation_structure():
     plain = _layers(_apply("roberta", "faa", {"r": R}), FAALayer)[0][1]
     assert isinstance(plain.rff_weight, torch.Tensor) and not isinstance(plain.rff_weight, nn.Parameter)
     assert "rff_weight" in dict(plain.named_buffers(recurse=False))
-    assert plain.rff_weight.shape == (9, R, R // 2) and plain.rff_proj is None  # 2 * d_rff == r
+    assert plain.rff_weight.shape == (9, R, 81)  # default d_rff (FAAConfig)
+    assert plain.rff_proj.shape == (162, R) and "rff_proj" in dict(plain.named_buffers(recurse=False))
+    no_proj = _layers(_apply("roberta", "faa", {"r": R, "d_rff": R // 2}), FAALayer)[0][1]
+    assert no_proj.rff_weight.shape == (9, R, R // 2) and no_proj.rff_proj is None  # 2 * d_rff == r
     trainable = _layers(_apply("roberta", "faa", {"r": R, "trainable_rff": True}), FAALayer)[0][1]
     assert isinstance(trainable.rff_weight, nn.Parameter) and trainable.rff_weight.requires_grad
     beta0 = _layers(_apply("roberta", "faa", {"r": R, "beta_zero": True}), FAALayer)[0][1]
@@ -302,7 +306,7 @@ def test_faa_orthogonality_definition():
 
 
 def test_faa_activation_formula():
-    cfg = FAAConfig(r=4, num_grids=2)
+    cfg = FAAConfig(r=4, num_grids=2, d_rff=2)
     layer = FAALayer(nn.Linear(8, 8), cfg, True, torch.Generator().manual_seed(0))
     with torch.no_grad():
         layer.alpha.copy_(torch.tensor([1.0, 2.0, 0.0, -1.0]))

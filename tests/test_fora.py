@@ -11,7 +11,7 @@ from torch import nn
 import helpers
 from adapters import apply_method
 from adapters.base import layer_generator
-from adapters.fora import DFoRALinear, FoRALinear, RandomMaskLoRALinear, scatter_dense
+from adapters.fora import DFoRALinear, FoRALinear, RandomMaskLoRALinear, SparseLoRALinear, scatter_dense
 from adapters.spectral import random_locations, spectral_to_dense
 
 OURS = {
@@ -73,13 +73,14 @@ def _dense_spectrum(coeffs, loc, shape):
 
 
 @pytest.mark.parametrize("complex_coeffs", [False, True])
-def test_spectral_to_dense_is_real_part_of_ifft2(complex_coeffs):
+# (4, 4) with n = 16: every location, so every mirror is a location too (and four are their own)
+@pytest.mark.parametrize("shape, n", [((6, 9), 17), ((8, 10), 30), ((4, 4), 16)])
+def test_spectral_to_dense_is_real_part_of_ifft2(complex_coeffs, shape, n):
     g = torch.Generator().manual_seed(0)
-    shape = (6, 9)
-    loc = random_locations(shape, 17, g)
-    c = torch.randn(17, dtype=torch.float64, generator=g)
+    loc = random_locations(shape, n, g)
+    c = torch.randn(n, dtype=torch.float64, generator=g)
     if complex_coeffs:
-        c = torch.complex(c, torch.randn(17, dtype=torch.float64, generator=g))
+        c = torch.complex(c, torch.randn(n, dtype=torch.float64, generator=g))
     out = spectral_to_dense(c, loc, shape)
     assert out.dtype == torch.float64 and out.shape == shape
     torch.testing.assert_close(out, torch.fft.ifft2(_dense_spectrum(c, loc, shape)).real, atol=1e-12, rtol=0)
@@ -107,6 +108,24 @@ def test_spectral_hermitian_is_ifft2_of_conjugate_symmetric_spectrum(shape):
     assert spatial.imag.abs().max() < 1e-12
     out = spectral_to_dense(c, loc, shape, hermitian=True)
     torch.testing.assert_close(out, spatial.real, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("hermitian", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_spectral_to_dense_batched_equals_one_by_one(hermitian, shared):
+    g = torch.Generator().manual_seed(2)
+    shape = (6, 10)
+    grid = (6, 10 // 2 + 1) if hermitian else shape
+    locs = torch.stack([random_locations(grid, 9, g) for _ in range(3)])
+    if shared:
+        locs = locs[0]
+    c = torch.complex(*torch.randn(2, 3, 9, dtype=torch.float64, generator=g))
+    out = spectral_to_dense(c, locs, shape, hermitian=hermitian)
+    assert out.shape == (3, *shape)
+    for i in range(3):
+        one = spectral_to_dense(c[i], locs if shared else locs[i], shape, hermitian=hermitian)
+        torch.testing.assert_close(out[i], one, atol=1e-14, rtol=0)
+    assert not torch.allclose(out[0], out[1])
 
 
 def test_scatter_dense_places_values():
@@ -208,6 +227,69 @@ def test_global_rng_untouched():
     state = torch.random.get_rng_state()
     apply_method(helpers.tiny_roberta(), "dfora", OURS["dfora"], target_modules=["query", "value"], seed=0)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# --- spectral locations: Algorithm 1 (per matrix) or §3.2 (one L for all matrices) ------------
+def _locations(arch, method, shared, seed=0):
+    factory, _, targets, head = helpers.ARCHS[arch]
+    hp = {**OURS[method], "shared_locations": shared}
+    ad = apply_method(factory(), method, hp, target_modules=targets, head_modules=head, seed=seed)
+    return [(layer.loc_A, layer.loc_B, layer.shape_a, layer.shape_b) for layer in ad.adapter_layers()]
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_algorithm1_draws_locations_per_matrix(method):
+    locs = _locations("roberta", method, shared=False)
+    every = [loc_a for loc_a, *_ in locs] + [loc_b.flip(0) for _, loc_b, *_ in locs]  # all on the r x 32 grid
+    assert len(every) == 8
+    assert not any(torch.equal(every[i], every[j]) for i in range(8) for j in range(i + 1, 8))
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_shared_locations_one_index_matrix_for_all(method):
+    locs = _locations("roberta", method, shared=True)
+    first = locs[0][0]
+    assert first.shape == (2, 40)
+    for loc_a, loc_b, *_ in locs:  # every A, and every B at the transposed positions (B^T is r x d)
+        assert torch.equal(loc_a, first) and torch.equal(loc_b, first.flip(0))
+    assert torch.equal(first, _locations("roberta", method, shared=True)[0][0])  # seeded
+    assert not torch.equal(first, _locations("roberta", method, shared=True, seed=1)[0][0])
+
+
+def test_shared_locations_one_per_grid_size():
+    """LLaMA's v_proj is 16 x 32 (2 KV heads): B of v lives on an r x 16 grid, everything else on r x 32."""
+    by_grid: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for loc_a, loc_b, shape_a, shape_b in _locations("llama", "fora", shared=True):
+        by_grid.setdefault(shape_a, []).append(loc_a)
+        by_grid.setdefault(shape_b[::-1], []).append(loc_b.flip(0))
+    assert set(by_grid) == {(4, 32), (4, 16)}
+    for grid, locs in by_grid.items():
+        assert all(torch.equal(loc, locs[0]) for loc in locs), grid
+        assert int(locs[0][1].max()) < grid[1]
+
+
+@pytest.mark.parametrize("method", list(OURS))
+def test_shared_locations_contract(method, tmp_path):
+    hp = {**OURS[method], "shared_locations": True}
+    helpers.check_grads("roberta", method, hp)
+    helpers.check_merge("roberta", method, hp)
+    helpers.check_save_load("roberta", method, hp, tmp_path / "shared.safetensors")
+
+
+# --- one batched inverse FFT for both factors ---------------------------------------------------
+@pytest.mark.parametrize("cls", [FoRALinear, DFoRALinear])
+def test_batched_factors_equal_two_transforms(cls):
+    layer = _layer(cls, d_out=16, d_in=16, n=30, r=4)
+    with torch.no_grad():
+        layer.coef_B.normal_()
+    batched = layer.factors()
+    separate = SparseLoRALinear.factors(layer)  # one ifft2 per factor
+    for ours, ref in zip(batched, separate):
+        torch.testing.assert_close(ours, ref, atol=1e-14, rtol=0)
+    grads = [torch.autograd.grad((f[0] @ torch.ones(16, 1, dtype=torch.float64)).sum() + f[1].pow(2).sum(),
+                                 [layer.coef_A, layer.coef_B]) for f in (batched, separate)]
+    for ours, ref in zip(*grads):
+        torch.testing.assert_close(ours, ref, atol=1e-14, rtol=0)
 
 
 # --- random masking ---------------------------------------------------------------------------

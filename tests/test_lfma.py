@@ -67,6 +67,50 @@ def test_layer_follows_algorithm_1_on_a_non_square_layer(init):
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
 
 
+def _trained_layer(d_out=24, d_in=16):
+    torch.manual_seed(0)
+    layer = LFMALayer(nn.Linear(d_in, d_out), LFMAConfig(ratio=0.2, alpha=3.0), torch.Generator().manual_seed(1))
+    layer.base_layer.requires_grad_(False)
+    with torch.no_grad():
+        layer.c.mul_(1e4)  # an update of the size training gives, well above rounding
+    return layer
+
+
+def test_one_product_equals_base_plus_update():
+    """forward uses linear(x, W0 + ΔW); the two-product form W0 x + b + x ΔW^T gives the same output
+    and the same gradients, and W0 gets no gradient and keeps its value."""
+    layer = _trained_layer()
+    w0 = layer.base_layer.weight.detach().clone()
+    x = torch.randn(5, 3, 16, requires_grad=True)
+    out = layer(x)
+    ref = layer.base_layer(x) + x @ layer.delta_weight().T
+    assert (ref - layer.base_layer(x)).abs().max() > 1e-2  # the update is not negligible
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, [x, layer.c], g, retain_graph=True)
+    ref_grads = torch.autograd.grad(ref, [x, layer.c], g)
+    for ours, theirs in zip(grads, ref_grads):
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+    out.backward(g)
+    assert layer.base_layer.weight.grad is None and torch.equal(layer.base_layer.weight, w0)
+
+
+def test_one_product_costs_three_matmuls_per_step():
+    """Forward + backward of the layer = 3 token x d_in x d_out products (output, input grad, weight
+    grad); the two-product form costs 5."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = _trained_layer()
+    x = torch.randn(7, 16, requires_grad=True)
+    product = 2 * 7 * 16 * 24  # multiply-adds of one token x d_in x d_out product, as FLOPs
+    with FlopCounterMode(display=False) as counter:
+        layer(x).sum().backward()
+    assert counter.get_total_flops() == 3 * product
+    with FlopCounterMode(display=False) as counter:
+        (layer.base_layer(x) + x @ layer.delta_weight().T).sum().backward()
+    assert counter.get_total_flops() == 5 * product
+
+
 def test_zero_init_output_keeps_the_mask_and_starts_at_the_base_model():
     paper = _adapted(seed=3)
     zero = _adapted({"zero_init_output": True}, seed=3)

@@ -1,5 +1,5 @@
 """FourierMoE (003) and FRAME (002): adapters/moe.py and the fractional Fourier transforms of
-adapters/spectral.py. Tiny models are built from configs here (no download)."""
+adapters/fractional.py. Tiny models are built from configs here (no download)."""
 from __future__ import annotations
 
 import math
@@ -9,9 +9,10 @@ import torch
 import transformers
 from torch import nn
 
+from adapters.fractional import dfrft, frft
 from adapters.moe import FourierMoELinear, FRAMELinear, TopKRouter, half_spectrum_columns
 from adapters.registry import MethodConfigError, apply_method, available_methods, get_method
-from adapters.spectral import dfrft, frft, spectral_to_dense
+from adapters.spectral import spectral_to_dense
 
 TARGETS = ["query", "value", "intermediate.dense"]  # 32x32 and 64x32 (rectangular) Linears
 HP = {
@@ -335,11 +336,80 @@ def test_frame_orders_group_and_gradient():
     assert [id(p) for p in groups["orders"]] == [id(p) for p in orders]
     assert not {id(p) for p in groups["adapter"]} & {id(p) for p in orders}
     assert sum(p.numel() for p in groups["orders"]) == 4 * len(orders)
-    assert torch.equal(orders[0].detach(), torch.linspace(0, 1, 4))  # default spread 0..1
+    assert torch.equal(orders[0].detach(), torch.tensor([0.125, 0.375, 0.625, 0.875]))  # (e + 1/2) / Z
     ids, labels = batch()
     loss_of(ad, ids, labels).backward()
-    for p in orders:  # includes the integer orders 0 and 1
+    for p in orders:
         assert torch.isfinite(p.grad).all() and (p.grad != 0).all()
+
+
+def _order_grads(ad) -> list[torch.Tensor]:
+    for p in ad.model.parameters():
+        p.grad = None
+    ids, labels = batch()
+    loss_of(ad, ids, labels).backward()
+    return [layer.orders.grad.detach().clone() for layer in ad.adapter_layers()]
+
+
+@pytest.mark.parametrize("transform", ["chirp", "dfrft"])
+def test_frame_even_integer_orders_are_stationary(transform):
+    """Why the orders never start at 0: Re(F_-a B A F_a x) is even in a and F_a is 4-periodic, so the
+    gradient of every order vanishes at 0 and 2 (not at the odd integers), whatever B and A are."""
+    _, ad = adapt("frame", top_k=4, transform=transform)
+    perturb(ad)
+    typical = torch.cat(_order_grads(ad)).abs().median()
+    assert typical > 1e-6
+    for order, stationary in [(0.0, True), (2.0, True), (-2.0, True), (1.0, False), (-1.0, False)]:
+        with torch.no_grad():
+            for layer in ad.adapter_layers():
+                layer.orders.fill_(order)
+        largest = torch.cat(_order_grads(ad)).abs().max()
+        assert (largest < 1e-5 * typical) if stationary else (largest > 1e-2 * typical), (order, largest, typical)
+
+
+@pytest.mark.parametrize("transform", ["chirp", "dfrft"])
+def test_frame_every_order_gets_a_gradient_once_b_moves(transform):
+    _, ad = adapt("frame", top_k=4, transform=transform)  # every expert sees every token
+    assert all(torch.equal(g, torch.zeros(4)) for g in _order_grads(ad))  # B = 0: no signal yet
+    perturb(ad)
+    for g in _order_grads(ad):  # per layer: no expert's order is (near) stationary
+        assert (g.abs() > 1e-3 * g.abs().max()).all(), g
+
+
+def test_frame_orders_move_in_training():
+    """AdamW from the default init (B = 0): the first step moves B, then every order moves."""
+    _, ad = adapt("frame", top_k=4)
+    start = [layer.orders.detach().clone() for layer in ad.adapter_layers()]
+    opt = optimizer(ad)  # orders: lr 0.1
+    ids, labels = batch()
+    for _ in range(5):
+        opt.zero_grad()
+        loss_of(ad, ids, labels).backward()
+        opt.step()
+    for layer, a0 in zip(ad.adapter_layers(), start):
+        assert ((layer.orders.detach() - a0).abs() > 1e-4).all(), (a0, layer.orders)  # float32 ulp here: ~6e-8
+
+
+@pytest.mark.parametrize("init_order", [0.0, 2.0, -4.0, 0])
+def test_frame_rejects_a_stationary_init_order(init_order):
+    with pytest.raises(MethodConfigError, match="init_order.*even integer"):
+        adapt("frame", init_order=init_order)
+
+
+def test_frame_init_order_float_starts_every_order_there():
+    _, ad = adapt("frame", init_order=0.3)
+    for layer in ad.adapter_layers():
+        assert torch.equal(layer.orders.detach(), torch.full((4,), 0.3))
+    _, one = adapt("frame", num_experts=1, top_k=1)
+    assert torch.equal(one.adapter_layers()[0].orders.detach(), torch.tensor([0.5]))
+
+
+@pytest.mark.parametrize("transform", ["chirp", "dfrft"])
+def test_frame_resolved_config_names_the_transform(transform):
+    hp = {} if transform == "chirp" else {"transform": transform}
+    _, ad = adapt("frame", **hp)
+    assert ad.resolved_hparams()["transform"] == transform  # the default is recorded too
+    assert {layer.transform_name for layer in ad.adapter_layers()} == {transform}
 
 
 def test_frame_trainable_count():

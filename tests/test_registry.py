@@ -102,7 +102,7 @@ def test_bad_value(method, hparams, key):
 
 def test_defaults():
     cfg = build_config("fora", {"n": 500, "r": 32})
-    assert (cfg.alpha, cfg.dropout, cfg.init) == (None, 0.0, "kaiming")
+    assert (cfg.alpha, cfg.dropout, cfg.init, cfg.shared_locations) == (None, 0.0, "kaiming", False)
     assert cfg.layer_kwargs()["alpha"] == 64.0  # alpha = 2 r (FoRA Table 8)
     assert build_config("vera", {"r": 1024}).d_initial == 0.1
     assert build_config("fourierft", {"n_frequency": 1000}).scaling == 150.0
@@ -124,3 +124,57 @@ def test_classic_methods_ignore_targets():
 def test_fourierft_too_many_frequencies_is_a_config_error():
     with pytest.raises(MethodConfigError, match="^fourierft:"):
         apply_method(tiny_roberta(), "fourierft", {"n_frequency": 32 * 32 + 1}, target_modules=["query"])
+
+
+def test_adapters_modules_import_each_other_at_module_top():
+    """No import cycle hidden in a function body; errors and catalog import nothing of adapters, so
+    every family can import them (and ``register``) at module top."""
+    import ast
+    from pathlib import Path
+
+    import adapters
+
+    def imports_adapters(node) -> bool:
+        if isinstance(node, ast.ImportFrom):
+            return (node.module or "").split(".")[0] == "adapters"
+        return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "adapters" for a in node.names)
+
+    for path in sorted(Path(adapters.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            assert not any(imports_adapters(n) for n in ast.walk(fn)), f"{path.name}: {fn.name} imports adapters"
+        if path.stem in ("errors", "catalog"):
+            assert not any(imports_adapters(n) for n in ast.walk(tree)), path.name
+
+
+def test_registry_reexports_for_callers():
+    from adapters import catalog, errors, registry
+
+    assert registry.MethodConfigError is errors.MethodConfigError
+    assert registry.register is catalog.register and registry.REGISTRY is catalog.REGISTRY
+    assert set(OURS) <= set(catalog.REGISTRY)  # importing adapters ran every family's @register
+
+
+def test_adapter_save_is_atomic(tmp_path, monkeypatch):
+    """A save that dies half-way leaves the previous file intact and no temporary behind."""
+    import torch
+
+    from adapters import io
+
+    target = tmp_path / "adapter.safetensors"
+    io.save_tensors({"a": torch.ones(2), "c": torch.ones(2, dtype=torch.complex64)}, target)
+    before = target.read_bytes()
+
+    def dies_half_way(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io, "save_file", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_tensors({"a": torch.zeros(3)}, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter.safetensors"]
+    monkeypatch.undo()
+    loaded = io.load_tensors(target)
+    assert torch.equal(loaded["a"], torch.ones(2)) and torch.equal(loaded["c"], torch.ones(2, dtype=torch.complex64))
