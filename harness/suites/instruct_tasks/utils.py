@@ -1,0 +1,29 @@
+"""Helpers of the instruct task YAMLs (lm-eval loads this file through ``!function``).
+
+``load_items``: the evaluation items the harness wrote for this run (TaskManager metadata
+``items_file``: one JSON object per line with prompt, answer, set, item_id), restricted to the
+task's set (``dataset_kwargs.eval_set``). ``process_math``: LLM-Adapters' numeric rule, the same
+function the harness rescores saved outputs with (``harness.suites.instruct.math_correct``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def load_items(items_file: str | None = None, eval_set: str | None = None, **_):
+    from datasets import Dataset, DatasetDict
+
+    if not items_file:
+        raise ValueError("instruct tasks read their items from TaskManager(metadata={'items_file': ...})")
+    rows = [json.loads(line) for line in Path(items_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["set"] == eval_set]
+    if not rows:
+        raise ValueError(f"{items_file} holds no item of set {eval_set!r}")
+    return DatasetDict({"test": Dataset.from_list(rows)})
+
+
+def process_math(doc: dict, results: list[str]) -> dict:
+    from harness.suites.instruct import math_correct
+
+    return {"acc": float(math_correct(results[0], doc["answer"]))}
