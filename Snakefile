@@ -54,10 +54,12 @@ localrules: all, eval, profile, table, estimate
 
 
 include: "rules/data.smk"
+include: "rules/tune.smk"
 include: "rules/train.smk"
 include: "rules/eval.smk"
 include: "rules/profile.smk"
 include: "rules/report.smk"
+include: "rules/figures.smk"
 
 
 rule all:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness.train import setup_job
+from harness.train import StepTimer, setup_job
 
 
 def calibrate(s, cfg: dict, *, steps: int = 5, warmup: int = 2, eval_batches: int = 2, **job_kwargs) -> dict:
@@ -21,25 +21,27 @@ def calibrate(s, cfg: dict, *, steps: int = 5, warmup: int = 2, eval_batches: in
     job = setup_job(s, cfg, **job_kwargs)
     setup_seconds = time.perf_counter() - t0
     batches = iter(job.epoch_loader(0))
-    times = []
+    timer = StepTimer(job.device)  # the loop's own timing: CUDA events on a GPU, no sync per step
     for i in range(warmup + steps):
         try:
             batch = next(batches)
         except StopIteration:  # fewer batches than asked: start the epoch again
             batches = iter(job.epoch_loader(0))
             batch = next(batches)
-        t = time.perf_counter()
+        timer.start()
         job.step(batch, i + 1, 0)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
+        timer.stop()
+    times = timer.flush()[warmup:]
+    job.check()
     n_eval = len(job.eval_loader.dataset)
     few = [b for _, b in zip(range(eval_batches), job.eval_loader)]
     t = time.perf_counter()
-    job.suite.evaluate(job.adapted.model, few, job.task, job.device)
+    with job.autocast():
+        job.suite.evaluate(job.adapted.model, few, job.task, job.device)
     seen = sum(len(b["labels"]) for b in few)
     return {
         "table": s.table, "variant": s.variant, "task": s.task, "device": job.device.type,
-        "threads": torch.get_num_threads(),
+        "precision": job.precision, "threads": torch.get_num_threads(),
         "setup_seconds": setup_seconds, "step_seconds": statistics.median(times),
         "eval_seconds_per_example": (time.perf_counter() - t) / max(seen, 1),
         "steps_per_epoch": job.steps_per_epoch, "epochs": s.epochs, "n_eval": n_eval,

@@ -2,6 +2,9 @@
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and the process's peak RSS on CPU;
 the column ``peak_memory_kind`` says which, so CPU and GPU rows are never compared by accident.
+``precision`` says whether the job ran under bf16 autocast or in fp32 (docs/gpu.md). Step times
+are ``perf_counter`` per step on the CPU and CUDA-event times (the GPU's time per step, read once
+per logging window) on a GPU; a resumed job's profile counts the steps of every epoch.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from harness.atomic import atomic_path
 
-COLUMNS = ["method", "task", "seeds", "trainable_params", "device", "threads", "step_seconds_median",
+COLUMNS = ["method", "task", "seeds", "trainable_params", "device", "precision", "threads", "step_seconds_median",
            "samples_per_second", "wall_seconds", "peak_memory_mb", "peak_memory_kind", "step_time_vs_ref", "ref_method"]
 
 
@@ -26,7 +29,8 @@ def efficiency_rows(profiles: list[dict], ref_method: str | None = None) -> list
     for (variant, task), ps in cells.items():
         rows.append({
             "method": variant, "task": task, "seeds": len(ps),
-            "trainable_params": ps[0]["trainable_params"], "device": ps[0]["device"], "threads": ps[0]["threads"],
+            "trainable_params": ps[0]["trainable_params"], "device": ps[0]["device"],
+            "precision": ps[0].get("precision", "fp32"), "threads": ps[0]["threads"],
             "step_seconds_median": med(ps, "step_seconds_median"), "samples_per_second": med(ps, "samples_per_second"),
             "wall_seconds": med(ps, "wall_seconds"), "peak_memory_mb": med(ps, "peak_memory_mb"),
             "peak_memory_kind": ps[0]["peak_memory_kind"],

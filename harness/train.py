@@ -6,35 +6,59 @@ best-epoch selection, bitwise-exact resume after ``kill -9`` and a NaN guard tha
 each is a few lines here and a callback maze in ``Trainer``.
 
 Per epoch: train, validate, keep the best epoch's adapter and predictions, write a checkpoint
-(adapter + head, optimizers, scheduler, RNG states, history) atomically. A job that finds its
-checkpoint resumes after the last finished epoch and ends with the same numbers as an
-uninterrupted run of the same seed (bitwise on CPU).
+(adapter + head, optimizers, scheduler, RNG states, history, step timings, the best epoch's
+files) atomically. A job that finds its checkpoint resumes after the last finished epoch and ends
+with the same numbers as an uninterrupted run of the same seed (bitwise on CPU; on a GPU see
+docs/gpu.md). When the job is done it scores its best epoch (``eval.json``, in the same process)
+and deletes its checkpoint.
+
+On a GPU (docs/gpu.md): bf16 autocast for the backbone (``train.precision``; the adapters' spectra
+stay float32), TF32 matmuls, deterministic cuBLAS, no host synchronisation per step (the NaN
+guard and the loss shown in the progress bar are read every ``train.log_every`` steps), pinned
+batches copied without blocking, and one GPU per job when several jobs share a machine
+(:func:`claim_gpus`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import random
-import resource
-import sys
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import os
 
-import numpy as np
-import torch
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+# Deterministic cuBLAS (torch.use_deterministic_algorithms on CUDA) needs this before CUDA starts.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-from adapters import apply_method
-from harness.atomic import atomic_path, write_json
-from harness.config import JobSettings, backbone_path
-from harness.prepare import load_prepared
-from harness.suites import get_suite
+import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, get_worker_info  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from adapters import apply_method  # noqa: E402
+from harness.atomic import atomic_path, write_json  # noqa: E402
+from harness.config import JobSettings, backbone_path  # noqa: E402
+from harness.prepare import load_prepared  # noqa: E402
+from harness.suites import get_suite  # noqa: E402
+from harness.suites.base import first_line  # noqa: E402
 
 # Optimizer groups that get an optimizer of their own (FRAME trains its orders separately, 002).
 SEPARATE_OPTIMIZER_GROUPS = ("orders",)
+# The files of a job's best epoch: outputs of the train rule, kept in the checkpoint too.
+BEST_FILES = ("adapter.safetensors", "predictions.npz")
+# Where jobs sharing a machine take their GPUs (relative to the Snakemake work directory).
+GPU_LOCK_DIR = ".snakemake/gpu-locks"
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,12 +72,116 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+# ------------------------------------------------------------------------------------ devices
+def gpu_ids() -> list[str]:
+    """The GPUs jobs on this machine may take: ``FPB_GPU_IDS`` (a comma-separated list; tests give
+    a fake one), else ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi`` lists; none without it."""
+    for var in ("FPB_GPU_IDS", "CUDA_VISIBLE_DEVICES"):
+        if os.environ.get(var) is not None:
+            return [x.strip() for x in os.environ[var].split(",") if x.strip()]
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [x.strip() for x in out.stdout.splitlines() if x.strip()] if out.returncode == 0 else []
+
+
+_HELD_LOCKS: list = []  # open lock files: a GPU stays this process's until it exits
+
+
+def claim_gpus(n: int, ids: list[str], lock_dir: Path, jobs_per_gpu: int = 1, *, poll: float = 2.0,
+               timeout: float | None = None) -> list[str]:
+    """Take ``n`` distinct GPUs of ``ids`` for this process: one free slot lock
+    (``<lock_dir>/<host>.gpu<id>.slot<k>.lock``, ``fcntl.flock``) per GPU, ``jobs_per_gpu`` slots
+    per GPU, filling every GPU's first slot before any second one. The locks are held until the
+    process exits (a killed job frees its GPU at once: no stale locks). Waits while every slot is
+    taken (more jobs started than slots). Returns the ids taken."""
+    import fcntl
+
+    if n > len(ids):
+        raise RuntimeError(f"a job asks for {n} GPUs, this machine offers {len(ids)} ({','.join(ids) or 'none'})")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
+    t0, said = time.monotonic(), False
+    while True:
+        got: list[tuple[str, object]] = []
+        for slot in range(max(jobs_per_gpu, 1)):
+            for gid in ids:
+                if len(got) == n or any(g == gid for g, _ in got):
+                    continue
+                f = open(lock_dir / f"{host}.gpu{re.sub(r'[^A-Za-z0-9_.-]', '_', gid)}.slot{slot}.lock", "a+")
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    f.close()
+                    continue
+                got.append((gid, f))
+        if len(got) == n:
+            for _, f in got:
+                f.seek(0)
+                f.truncate()
+                f.write(f"{os.getpid()}\n")
+                f.flush()
+            _HELD_LOCKS.extend(f for _, f in got)
+            return [g for g, _ in got]
+        for _, f in got:
+            f.close()
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"no {n} free GPU slot(s) among {','.join(ids)} after {timeout:.0f} s ({lock_dir})")
+        if not said:
+            print(f"[train] every GPU slot under {lock_dir} is taken; waiting for one", file=sys.stderr)
+            said = True
+        time.sleep(poll * (0.5 + random.random()))  # jittered: two multi-GPU claims do not collide forever
+
+
+def release_gpus() -> None:
+    """Give back the GPUs this process took (tests; a job just exits)."""
+    while _HELD_LOCKS:
+        _HELD_LOCKS.pop().close()
+
+
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """``auto``: a GPU when there is one, else the CPU. A job that asks for GPUs
+    (``FPB_JOB_GPUS``, what the train rule's ``gpu`` resource says) on a machine with more GPUs
+    than that takes its own (:func:`claim_gpus`; ``FPB_JOBS_PER_GPU`` jobs share one) and sees
+    only them (``CUDA_VISIBLE_DEVICES``, set before CUDA starts). A SLURM job already sees only
+    its own GPUs, so it takes them all without a lock."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # again: a job forked by harness.jobserver gets its client's env
+    if name != "auto":
+        return torch.device(name)
+    n = int(os.environ.get("FPB_JOB_GPUS") or 0)
+    if n > 0:
+        ids = gpu_ids()
+        if len(ids) > n:
+            lock_dir = Path(os.environ.get("FPB_GPU_LOCK_DIR") or GPU_LOCK_DIR)
+            taken = claim_gpus(n, ids, lock_dir, int(os.environ.get("FPB_JOBS_PER_GPU") or 1))
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(taken)
+            print(f"[train] GPU {','.join(taken)} of {','.join(ids)} (slot lock under {lock_dir})", file=sys.stderr)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_precision(s: JobSettings, device: torch.device) -> str:
+    """``bf16`` (autocast) or ``fp32``: ``auto`` is bf16 on a CUDA GPU that has it, else fp32."""
+    if s.precision != "auto":
+        return s.precision
+    if device.type != "cuda":
+        return "fp32"
+    try:  # native bf16 only (Ampere and newer): emulated bf16 on a V100 is slower than fp32
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older torch has no emulation to exclude
+        native = torch.cuda.is_bf16_supported()
+    return "bf16" if native else "fp32"
+
+
+def _configure_backend(s: JobSettings, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = bool(s.tf32)
+        torch.backends.cudnn.allow_tf32 = bool(s.tf32)
+        torch.backends.cudnn.benchmark = False  # benchmark picks kernels by timing: not reproducible
+
+
+# ------------------------------------------------------------------------------------ optimizers
 def build_optimizers(adapted, s: JobSettings) -> list[torch.optim.Optimizer]:
     lrs = {"head": s.lr_head, "adapter": s.lr, "orders": s.lr_orders or s.lr}
     main, separate = [], []
@@ -90,8 +218,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _signature(s: JobSettings, data_meta: dict, model_name: str) -> str:
-    blob = json.dumps({"settings": asdict(s), "data": data_meta, "model": model_name}, sort_keys=True, default=str)
+def _signature(s: JobSettings, data_meta: dict, model_name: str, **run) -> str:
+    """What a checkpoint must match to be resumed: settings (but not ``log_every``, which changes
+    no number), data, model, and how it runs (device type, resolved precision)."""
+    settings = {k: v for k, v in asdict(s).items() if k != "log_every"}
+    blob = json.dumps({"settings": settings, "data": data_meta, "model": model_name, **run}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -99,6 +230,100 @@ def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux), or None."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# ------------------------------------------------------------------------------------ the loop
+class LossGuard:
+    """The NaN/inf guard without a host synchronisation per step: each step's loss is tested on
+    the device, and the first non-finite step and its loss stay there; :meth:`first_bad` reads
+    them (one sync) every ``log_every`` steps and at the end of an epoch."""
+
+    def __init__(self, device: torch.device):
+        self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_loss = torch.zeros((), dtype=torch.float32, device=device)
+        self.window = torch.zeros((), dtype=torch.float32, device=device)
+        self.window_steps = 0
+        self.last: torch.Tensor | None = None
+
+    def record(self, loss: torch.Tensor, step: int) -> None:
+        value = loss.detach().float()
+        first = (self.bad_step < 0) & ~torch.isfinite(value)
+        self.bad_step.masked_fill_(first, step)
+        self.bad_loss = torch.where(first, value, self.bad_loss)
+        self.window = self.window + value
+        self.window_steps += 1
+        self.last = value
+
+    def first_bad(self) -> tuple[int, float] | None:
+        """(step, loss) of the first non-finite loss, or None (a host sync)."""
+        step = int(self.bad_step.item())
+        return (step, float(self.bad_loss.item())) if step >= 0 else None
+
+    def window_mean(self) -> float:
+        """Mean loss since the last call (a host sync)."""
+        mean = float(self.window.item()) / max(self.window_steps, 1)
+        self.window.zero_()
+        self.window_steps = 0
+        return mean
+
+
+class StepTimer:
+    """Per-step seconds without a sync per step: CUDA events read once per timing window on a GPU
+    (the GPU's time between a step's start and end), ``perf_counter`` on the CPU."""
+
+    def __init__(self, device: torch.device, seconds: list[float] | None = None):
+        self.cuda = device.type == "cuda"
+        self.seconds: list[float] = list(seconds or [])
+        self._pending: list = []
+        self._start = None
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self._pending.append((self._start, end))
+        else:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    def flush(self) -> list[float]:
+        """The timings so far (waits for the GPU's pending steps: one sync)."""
+        if self._pending:
+            self._pending[-1][1].synchronize()
+            self.seconds += [a.elapsed_time(b) / 1000 for a, b in self._pending]
+            self._pending = []
+        return self.seconds
+
+
+class _WorkerSeededCollate:
+    """A DataLoader worker re-seeds its copy of the augmentation generator by its id, so that two
+    workers do not draw the same augmentations; without workers nothing changes (the CPU numbers)."""
+
+    def __init__(self, collate, generator: torch.Generator, seed: int):
+        self.collate, self.generator, self.seed, self.seeded = collate, generator, seed, False
+
+    def __call__(self, batch):
+        info = get_worker_info()
+        if info is not None and not self.seeded:
+            self.generator.manual_seed(self.seed + 7_919 * (info.id + 1))
+            self.seeded = True
+        return self.collate(batch)
 
 
 @dataclass
@@ -119,30 +344,46 @@ class Job:
     trainable: list
     device: torch.device
     steps_per_epoch: int
+    precision: str = "fp32"  # resolved: "bf16" (autocast) or "fp32"
+    guard: LossGuard = field(init=False)
+
+    def __post_init__(self):
+        self.guard = LossGuard(self.device)
+
+    def autocast(self):
+        """bf16 autocast for the backbone's matmuls; FFTs of float32 spectra stay float32."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def epoch_loader(self, epoch: int) -> DataLoader:
         """Batches of ``epoch`` in an order that is a pure function of (seed, epoch): resumable."""
-        order = torch.Generator().manual_seed(self.settings.seed * 1_000_003 + epoch)
-        augment = torch.Generator().manual_seed(2**32 + self.settings.seed * 1_000_003 + epoch)
-        return DataLoader(self.train_set, batch_size=self.settings.batch_size, shuffle=True, generator=order,
-                          collate_fn=self.train_collate(augment))
+        s = self.settings
+        order = torch.Generator().manual_seed(s.seed * 1_000_003 + epoch)
+        augment_seed = 2**32 + s.seed * 1_000_003 + epoch
+        augment = torch.Generator().manual_seed(augment_seed)
+        collate = self.train_collate(augment)
+        if s.num_workers:
+            collate = _WorkerSeededCollate(collate, augment, augment_seed)
+        return DataLoader(self.train_set, batch_size=s.batch_size, shuffle=True, generator=order, collate_fn=collate,
+                          num_workers=s.num_workers, pin_memory=self.device.type == "cuda")
 
     def evaluate(self) -> tuple[float, dict]:
         """(metric, arrays saved as predictions.npz) on the validation split, scored by the suite."""
-        return self.suite.evaluate(self.adapted.model, self.eval_loader, self.task, self.device)
+        with self.autocast():
+            return self.suite.evaluate(self.adapted.model, self.eval_loader, self.task, self.device)
 
-    def step(self, batch: dict, step: int, epoch: int) -> float:
-        """One optimizer step (task loss + the method's extra losses); NaN/inf stops the job."""
+    def step(self, batch: dict, step: int, epoch: int | None = None) -> torch.Tensor:
+        """One optimizer step (task loss + the method's extra losses); returns the loss, still on
+        the device: nothing here waits for the GPU. A NaN/inf loss is noted on the device
+        (:class:`LossGuard`) and stops the job at the next :meth:`check` (naming this step)."""
         s = self.settings
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        loss = self.suite.loss(self.adapted.model, batch)
-        for extra in self.adapted.extra_losses().values():
-            loss = loss + extra
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: loss became {loss.item()} "
-                f"at step {step} (epoch {epoch + 1})"
-            )
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with self.autocast():
+            loss = self.suite.loss(self.adapted.model, batch)
+            for extra in self.adapted.extra_losses().values():
+                loss = loss + extra
+        self.guard.record(loss, step)
         loss.backward()
         if s.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.trainable, s.max_grad_norm)
@@ -150,9 +391,17 @@ class Job:
             opt.step()
             sch.step()
             opt.zero_grad(set_to_none=True)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return loss.item()
+        return loss.detach()
+
+    def check(self) -> None:
+        """Raise :class:`TrainingDiverged` naming the first step whose loss was NaN/inf (a host sync)."""
+        bad = self.guard.first_bad()
+        if bad is not None:
+            s, (step, value) = self.settings, bad
+            raise TrainingDiverged(
+                f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: loss became {value} "
+                f"at step {step} (epoch {(step - 1) // self.steps_per_epoch + 1})"
+            )
 
 
 def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto", threads: int | None = None) -> Job:
@@ -161,6 +410,7 @@ def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto"
     if threads:
         torch.set_num_threads(threads)
     dev = _device(device)
+    _configure_backend(s, dev)
     suite = get_suite(cfg["suite"])
     task = suite.task(s.task)
     path = backbone_path(cfg)
@@ -172,59 +422,122 @@ def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto"
     adapted.model.to(dev).train()
 
     eval_loader = DataLoader(data["validation"], batch_size=s.eval_batch_size, shuffle=False,
-                             collate_fn=suite.collate(task, cfg, path, train=False))
+                             collate_fn=suite.collate(task, cfg, path, train=False),
+                             num_workers=s.num_workers, pin_memory=dev.type == "cuda")
     steps_per_epoch = math.ceil(len(data["train"]) / s.batch_size)
     optimizers = build_optimizers(adapted, s)
     schedulers = build_schedulers(optimizers, s, steps_per_epoch * s.epochs)
     trainable = [p for _, p in adapted.trainable_parameters(include_head=True)]
     return Job(s, suite, task, adapted, meta, data["train"], eval_loader,
                lambda generator: suite.collate(task, cfg, path, train=True, generator=generator),
-               optimizers, schedulers, trainable, dev, steps_per_epoch)
+               optimizers, schedulers, trainable, dev, steps_per_epoch, resolve_precision(s, dev))
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at ``path``, or None if there is none. One that cannot be read (a truncated
+    file, a full disk) is set aside as ``<name>.corrupt`` with a one-line message, and the job
+    trains from scratch: a rerun must not fail on it again."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict):
+            raise ValueError(f"a {type(state).__name__}, not a checkpoint")
+        return state
+    except Exception as e:  # noqa: BLE001 - whatever torch.load raises for a damaged file
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        print(f"[train] checkpoint {path} is unreadable ({first_line(e)}); set aside as {aside.name}, "
+              "training from scratch", file=sys.stderr)
+        return None
 
 
 def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
-    """Run one job (``job_kwargs``: see :func:`setup_job`); write ``train.json`` and
-    ``profile.json`` (and the best adapter) to ``out_dir``."""
+    """Run one job (``job_kwargs``: see :func:`setup_job`); write ``train.json``, ``profile.json``,
+    the best epoch's ``adapter.safetensors`` and ``predictions.npz``, and ``eval.json`` to
+    ``out_dir``; then delete the checkpoint.
+
+    A NaN/inf loss raises :class:`TrainingDiverged` (the caller writes the failed status, see
+    :func:`write_failure`). Any other error of the run (CUDA out of memory, a bug) is written as
+    a failed status too, with its one-line reason and the traceback in the log, and returned: the
+    table shows a failed cell and the other jobs go on. Bad input (config, data, model path)
+    raises as before: every job would fail alike.
+    """
+    from adapters.registry import MethodConfigError
+    from harness.config import ConfigError
+    from harness.models import ModelError
+    from harness.suites import DataError
+
+    try:
+        return _train(s, cfg, out_dir=out_dir, checkpoint=checkpoint, **job_kwargs)
+    except TrainingDiverged:
+        checkpoint.unlink(missing_ok=True)  # the job is over: its outputs will say failed
+        raise
+    except (ConfigError, DataError, MethodConfigError, ModelError):
+        raise
+    except Exception as e:  # noqa: BLE001 - any other failure becomes the job's failed status
+        traceback.print_exc(file=sys.stderr)
+        reason = first_line(e)
+        print(f"error: {s.variant}/{s.task}/seed{s.seed} failed: {reason}; the table marks this run as failed "
+              f"(its checkpoint {checkpoint} is kept: delete the result folder to rerun it)", file=sys.stderr)
+        return write_failure(out_dir, s, reason)
+
+
+def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
     t_start = time.perf_counter()
+    age = _process_age()
     job = setup_job(s, cfg, **job_kwargs)
     adapted, task, meta, dev = job.adapted, job.task, job.meta, job.device
     optimizers, schedulers, steps_per_epoch = job.optimizers, job.schedulers, job.steps_per_epoch
     model_name = cfg["backbone"]["hub_id"]
 
-    signature = _signature(s, meta, model_name)
+    signature = _signature(s, meta, model_name, device=dev.type, precision=job.precision)
     history: list[dict] = []
     best = {"epoch": None, "metric": -math.inf}
-    start_epoch = 0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state.get("signature") == signature:
-            _load_trainable(adapted, state["adapter"])
-            for opt, st in zip(optimizers, state["optimizers"]):
-                opt.load_state_dict(st)
-            for sch, st in zip(schedulers, state["schedulers"]):
-                sch.load_state_dict(st)
-            _set_rng_state(state["rng"])
-            history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
-            print(f"[train] resuming {s.variant}/{s.task}/seed{s.seed} after epoch {state['epoch'] + 1}", file=sys.stderr)
-        else:
-            print(f"[train] ignoring checkpoint {checkpoint}: it belongs to other settings", file=sys.stderr)
-
+    best_files: dict[str, bytes] = {}
+    start_epoch, earlier_wall, earlier_steps = 0, 0.0, []
     out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_checkpoint(checkpoint)
+    if state is not None and state.get("signature") == signature:
+        _load_trainable(adapted, state["adapter"])
+        for opt, st in zip(optimizers, state["optimizers"]):
+            opt.load_state_dict(st)
+        for sch, st in zip(schedulers, state["schedulers"]):
+            sch.load_state_dict(st)
+        _set_rng_state(state["rng"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        best_files = state.get("best_files", {})
+        earlier_wall, earlier_steps = state.get("wall_seconds", 0.0), list(state.get("step_seconds", []))
+        for name, blob in best_files.items():  # a rerun of an incomplete job deleted them
+            if not (out_dir / name).exists():
+                with atomic_path(out_dir / name) as tmp:
+                    tmp.write_bytes(blob)
+        print(f"[train] resuming {s.variant}/{s.task}/seed{s.seed} after epoch {state['epoch'] + 1}", file=sys.stderr)
+    elif state is not None:
+        print(f"[train] ignoring checkpoint {checkpoint}: it belongs to other settings", file=sys.stderr)
+    del state
+
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    step_times: list[float] = []
+    timer = StepTimer(dev, earlier_steps)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, s.epochs):
         bar = tqdm(job.epoch_loader(epoch), desc=f"{s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}/{s.epochs}",
                    leave=False, file=sys.stderr)
         for batch in bar:
-            t0 = time.perf_counter()
-            loss = job.step(batch, step + 1, epoch)
-            step_times.append(time.perf_counter() - t0)
+            timer.start()
+            job.step(batch, step + 1, epoch)
+            timer.stop()
             step += 1
-            bar.set_postfix(loss=f"{loss:.4f}")
+            if step % s.log_every == 0:  # the only host syncs of the loop
+                job.check()
+                timer.flush()
+                bar.set_postfix(loss=f"{job.guard.window_mean():.4f}")
+        job.check()
+        timer.flush()
+        last_loss = float(job.guard.last.item())
         t_eval = time.perf_counter()
         metric, saved = job.evaluate()
-        history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": loss})
+        history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss})
         print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: {task.metric} {metric:.2f}", file=sys.stderr)
         if metric > best["metric"]:
             best = {"epoch": epoch + 1, "metric": metric}
@@ -232,6 +545,7 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
             with atomic_path(out_dir / "predictions.npz") as tmp:
                 with open(tmp, "wb") as f:
                     np.savez(f, **saved)
+            best_files = {name: (out_dir / name).read_bytes() for name in BEST_FILES}
         with atomic_path(checkpoint) as tmp:
             torch.save(
                 {
@@ -243,6 +557,9 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
                     "rng": _rng_state(),
                     "history": history,
                     "best": best,
+                    "best_files": best_files,  # the outputs of the best epoch, restored on resume
+                    "step_seconds": list(timer.seconds),  # the profile of a resumed job counts every epoch
+                    "wall_seconds": earlier_wall + time.perf_counter() - t_start,
                 },
                 tmp,
             )
@@ -268,6 +585,7 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
         "model": model_name,
         "data": {k: meta[k] for k in ("n_train", "n_eval") if k in meta},
     }
+    step_times = timer.seconds
     n_timed = len(step_times)
     profile = {
         "table": s.table,
@@ -276,8 +594,11 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
         "task": s.task,
         "seed": s.seed,
         "device": dev.type if dev.type != "cuda" else torch.cuda.get_device_name(dev),
+        "precision": job.precision,
         "threads": torch.get_num_threads(),
-        "wall_seconds": wall,
+        "wall_seconds": earlier_wall + wall,  # every run of the job up to its last checkpoint, and this one
+        "wall_seconds_this_run": wall,
+        "startup_seconds": age,  # process start -> training set up begins (imports, config)
         "train_steps_timed": n_timed,
         "step_seconds_mean": float(np.mean(step_times)) if n_timed else None,
         "step_seconds_median": float(np.median(step_times)) if n_timed else None,
@@ -293,7 +614,16 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
     }
     write_json(out_dir / "profile.json", profile)
     write_json(out_dir / "train.json", result)
+    _write_eval(out_dir)
+    checkpoint.unlink(missing_ok=True)  # done: the adapter, predictions and metrics stay
     return result
+
+
+def _write_eval(out_dir: Path) -> dict:
+    """``eval.json`` from the job's own files, in this process (no eval job per run)."""
+    from harness.evaluate import evaluate_job
+
+    return evaluate_job(out_dir / "train.json", out_dir / "eval.json")
 
 
 def _load_trainable(adapted, tensors: dict) -> None:
@@ -303,12 +633,26 @@ def _load_trainable(adapted, tensors: dict) -> None:
             own[name].copy_(value)
 
 
-def write_failure(out_dir: Path, s: JobSettings, reason: str) -> None:
-    """A diverged job leaves no metrics, adapter or profile, only a status the table shows."""
+def write_failure(out_dir: Path, s: JobSettings, reason: str) -> dict:
+    """A failed job leaves no metrics, adapter or profile, only a status the table shows: its
+    ``train.json``, ``profile.json`` and ``eval.json`` say ``failed`` and why, and its
+    ``adapter.safetensors`` / ``predictions.npz`` (outputs of the rule) hold nothing."""
+    from safetensors.torch import save_file
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("adapter.safetensors", "predictions.npz"):
-        (out_dir / name).unlink(missing_ok=True)
     status = {"status": "failed", "reason": reason, "table": s.table, "variant": s.variant,
               "method": s.method, "task": s.task, "seed": s.seed, "settings": asdict(s)}
+    with atomic_path(out_dir / "adapter.safetensors") as tmp:
+        save_file({}, str(tmp), metadata={"status": "failed"})
+    with atomic_path(out_dir / "predictions.npz") as tmp:
+        tmp.write_bytes(_empty_npz())
     write_json(out_dir / "profile.json", {**status, "wall_seconds": None})
     write_json(out_dir / "train.json", status)
+    _write_eval(out_dir)
+    return status
+
+
+def _empty_npz() -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf)
+    return buf.getvalue()

@@ -1,8 +1,4 @@
-rule eval:
-    """Score the best epoch of a job with the task's metric (scikit-learn / scipy)."""
-    input:
-        "results/{scale}/{table}/{method}/{task}/seed{seed}/train.json",
-    output:
-        "results/{scale}/{table}/{method}/{task}/seed{seed}/eval.json",
-    shell:
-        "{PY} -m harness eval --train-json {input} --out {output}"
+# No eval rule: each train job scores its best epoch itself, in the same process, and writes
+# eval.json as one of its outputs (harness.train.train -> harness.evaluate.evaluate_job), so a run
+# starts no Python process per job for scoring. `python -m harness eval --train-json ... --out ...`
+# rescores a job's saved predictions by hand.

@@ -1,11 +1,19 @@
 rule train:
-    """One backbone x method x task x seed. Resumes from its checkpoint if one exists."""
+    """One backbone x method x task x seed: trains, scores its best epoch (eval.json, in the same
+    process: no eval job per run) and deletes its checkpoint once every output is written. Resumes
+    from its checkpoint if one exists. A job that asks for GPUs takes its own on a shared machine
+    (FPB_JOB_GPUS; harness.train.claim_gpus, docs/gpu.md). `harness.jobserver` runs
+    `python -m harness train ...` forked from a warm process that has imported torch & co. once
+    (outside SLURM; FPB_JOB_SERVER=0 turns it off)."""
     input:
         data=lambda w: data_dir(w.table, w.task),
         backbone=lambda w: backbone_input(w.table),
     output:
         train="results/{scale}/{table}/{method}/{task}/seed{seed}/train.json",
         profile="results/{scale}/{table}/{method}/{task}/seed{seed}/profile.json",
+        eval="results/{scale}/{table}/{method}/{task}/seed{seed}/eval.json",
+        adapter="results/{scale}/{table}/{method}/{task}/seed{seed}/adapter.safetensors",
+        predictions="results/{scale}/{table}/{method}/{task}/seed{seed}/predictions.npz",
     params:
         cfg=lambda w: TABLES[w.table]["_path"],
         checkpoint="checkpoints/{scale}/{table}/{method}/{task}/seed{seed}.pt",
@@ -16,6 +24,6 @@ rule train:
     log:
         "logs/{scale}/train/{table}/{method}/{task}/seed{seed}.log",
     shell:
-        "{PY} -m harness train --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
-        "--task {wildcards.task} --seed {wildcards.seed} --data {input.data} --out {params.outdir} "
-        "--checkpoint {params.checkpoint} --threads {threads} 2> {log}"
+        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness.jobserver train --config {params.cfg} --scale {wildcards.scale} "
+        "--method {wildcards.method} --task {wildcards.task} --seed {wildcards.seed} --data {input.data} "
+        "--out {params.outdir} --checkpoint {params.checkpoint} --threads {threads} 2> {log}"

@@ -10,7 +10,8 @@ with 2 fake GPUs), runs the mini-scale DAG of a small table (2 methods x 2 tasks
   .snakemake/slurm_logs named by the SLURM job id, in which the job's snakemake ran the rule;
 * each of them asked SLURM for the table config's ``resources:`` block: ``gpus`` -> ``--gpus``
   (TresPerJob=gres:gpu:N), ``mem_mb`` -> ``--mem``, ``runtime`` -> ``-t``, ``cpus_per_task``;
-* the localrules (eval, table) ran locally, not through SLURM;
+* the localrules (table) ran locally, not through SLURM; each train job wrote its eval.json and
+  deleted its checkpoint;
 * nothing of the cluster is left running afterwards.
 
 It is skipped, saying why, when slurm or munge is not installed (Debian: ``apt-get install
@@ -143,9 +144,12 @@ def _check_slurm_jobs(cluster: SlurmCluster, workdir: Path, log_text: str) -> No
         for p in by_id.values():
             assert f"Finished jobid: 0 (Rule: {rule})" in p.read_text(errors="replace"), p
 
-    # the localrules ran in the main snakemake process
-    assert len(re.findall(r"^localrule eval:", log_text, re.M)) == n_train
+    # the localrules ran in the main snakemake process; scoring is part of each train job
     assert len(re.findall(r"^localrule table:", log_text, re.M)) == 1
+    assert not re.findall(r"^(local)?rule eval:", log_text, re.M)
+    evals = sorted(workdir.glob("results/mini/tiny/*/*/seed*/eval.json"))
+    assert len(evals) == n_train, evals
+    assert not list(workdir.glob("checkpoints/**/*.pt")), "a finished train job deletes its checkpoint"
 
 
 @pytest.mark.slow

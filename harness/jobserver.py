@@ -1,0 +1,276 @@
+"""Start a job's Python from a warm process: a train job then costs no imports.
+
+A train job of the mini scale trains for about a minute. Importing torch, transformers, peft,
+datasets and scikit-learn takes several seconds of that minute, and with a few dozen jobs it
+becomes a large part of a run's wall-clock. So the train rule runs
+``python -m harness.jobserver train ...`` instead of ``python -m harness train ...``. This client
+imports nothing heavy. It hands its arguments, working directory, environment and stdin/stdout/
+stderr to a server process on this machine that has imported everything once. The server
+``fork()``s a child per job, the child runs ``harness.cli.main`` exactly as ``python -m harness``
+would, and the client exits with the child's exit code.
+
+* Same job, same numbers: the child runs the same code with the job's own environment and
+  arguments. Nothing of one job is left in the server for the next (each job is a fresh fork of a
+  process that only imported modules).
+* A dying client takes its job with it. Snakemake stopping, ``kill -9`` of the process group, or a
+  SLURM time limit closes the client's socket, and the child kills itself at once
+  (a watchdog thread), as a job started directly would have died.
+* The server is keyed by the Python executable, the code (path, size and mtime of every module
+  of ``harness/`` and ``adapters/``) and the environment variables read at import time
+  (``HF_*``, ``TORCH*``, ...). Editing the code or changing the environment starts a new server.
+  A server exits after ``FPB_JOB_SERVER_IDLE`` seconds (default 60) without a job.
+* Off when ``FPB_JOB_SERVER=0``, inside a SLURM job (one job per allocation: nothing to share),
+  or when the server cannot be started or reached. The job then runs as ``python -m harness``
+  in the client's own process (``exec``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORCH", "PYTORCH", "CUDA", "CUBLAS",
+                       "OMP_", "MKL_", "OPENBLAS", "PYTHON", "DATASETS", "SCIPY", "SKLEARN", "KMP_", "LD_")
+PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites",
+           "harness.suites.glue", "harness.suites.vision", "harness.suites.instruct", "datasets",
+           "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")
+START_TIMEOUT = 300.0  # seconds for a new server to import everything (a loaded machine is slow)
+_MSG = struct.Struct("!I")
+_STARTED = b"S"  # the child's first byte: the job runs
+
+
+def _key() -> str:
+    h = hashlib.sha256(sys.executable.encode())
+    for sub in ("harness", "adapters"):
+        for p in sorted((ROOT / sub).rglob("*.py")):
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for k in sorted(os.environ):
+        if k.startswith(IMPORT_ENV_PREFIXES):
+            h.update(f"{k}={os.environ[k]}".encode())
+    return h.hexdigest()[:16]
+
+
+def socket_path(key: str | None = None) -> Path:
+    return Path(tempfile.gettempdir()) / f"fpb-jobserver-{os.getuid()}-{key or _key()}.sock"
+
+
+def enabled() -> bool:
+    return (os.environ.get("FPB_JOB_SERVER", "1") != "0" and "SLURM_JOB_ID" not in os.environ
+            and hasattr(socket, "send_fds") and sys.platform.startswith("linux"))
+
+
+# ------------------------------------------------------------------------------------ client
+def _run_directly(argv: list[str]) -> None:
+    os.execv(sys.executable, [sys.executable, "-m", "harness", *argv])
+
+
+def _connect(path: Path) -> socket.socket | None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
+def _start_server(path: Path) -> socket.socket | None:
+    """Connect to the server at ``path``, starting it first if there is none (one starter at a
+    time: a lock file next to the socket)."""
+    import fcntl
+    import subprocess
+
+    with open(f"{path}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = _connect(path)
+        if conn is not None:
+            return conn
+        log = open(f"{path}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "harness.jobserver", "--serve", str(path)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                cwd="/", close_fds=True)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            conn = _connect(path)
+            if conn is not None:
+                return conn
+            time.sleep(0.05)
+        return None
+
+
+def client(argv: list[str]) -> int:
+    """Run ``python -m harness <argv>`` through the warm server; falls back to running it here."""
+    if not enabled():
+        _run_directly(argv)
+    path = socket_path()
+    conn = _connect(path) or _start_server(path)
+    if conn is None:
+        print("[jobserver] no warm server: running the job directly", file=sys.stderr)
+        _run_directly(argv)
+    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    reply = b""
+    try:
+        socket.send_fds(conn, [_MSG.pack(len(request)) + request], [0, 1, 2])
+        while len(reply) < 1 + _MSG.size:
+            chunk = conn.recv(1 + _MSG.size - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass
+    if not reply.startswith(_STARTED):  # no job started (a server shutting down): run it here
+        conn.close()
+        print("[jobserver] the warm server did not take the job: running it directly", file=sys.stderr)
+        _run_directly(argv)
+    if len(reply) < 1 + _MSG.size:  # the job died without an exit code (killed, out of memory)
+        print("[jobserver] the job ended without an exit status (killed?)", file=sys.stderr)
+        return 137
+    return _MSG.unpack(reply[1:])[0]
+
+
+# ------------------------------------------------------------------------------------ server
+def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
+    data = first
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("client went away")
+        data += chunk
+    return data
+
+
+def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, run it, report its exit code, exit."""
+    code = 1
+    try:
+        conn.sendall(_STARTED)
+        for target, fd in zip((0, 1, 2), fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        def watchdog():  # the client's end closes when it dies: die with it
+            try:
+                conn.recv(1)
+            except OSError:
+                pass
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watchdog, daemon=True).start()
+        sys.argv = ["harness", *request["argv"]]
+        from harness.cli import main
+
+        try:
+            code = main(request["argv"])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:  # noqa: BLE001 - what an uncaught exception does to `python -m harness`
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            conn.sendall(_MSG.pack(code & 0xFF))
+        except OSError:
+            pass
+        os._exit(code & 0xFF)
+
+
+def serve(path: Path, idle: float) -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - a module that fails here fails in the job, with its message
+            print(f"[jobserver] preload {name}: {e}", file=sys.stderr)
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(64)
+    server.settimeout(1.0)
+    children: set[int] = set()
+    last = time.monotonic()
+    closing = False
+    print(f"[jobserver] {os.getpid()} serving {path}", file=sys.stderr, flush=True)
+    try:
+        while True:
+            for pid in list(children):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    children.discard(pid)
+                    last = time.monotonic()
+            if not children and time.monotonic() - last > idle and not closing:
+                path.unlink(missing_ok=True)  # no new client finds us; serve those already queued
+                closing = True
+                server.settimeout(0.2)
+                last = time.monotonic() - idle  # then leave after one empty accept
+            try:
+                conn, _ = server.accept()
+            except (socket.timeout, InterruptedError):
+                if closing and not children:
+                    break
+                continue
+            conn.settimeout(30.0)
+            try:
+                head, fds, _, _ = socket.recv_fds(conn, 64 * 1024, 3)
+                n = _MSG.unpack(_recv_exact(conn, _MSG.size, head[:_MSG.size]))[0]
+                body = _recv_exact(conn, n, head[_MSG.size:])
+                request = json.loads(body)
+            except (OSError, ValueError, ConnectionError, struct.error) as e:
+                print(f"[jobserver] bad request: {e}", file=sys.stderr, flush=True)
+                conn.close()
+                continue
+            conn.settimeout(None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                server.close()
+                _child(conn, request, fds)
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            children.add(pid)
+            last = time.monotonic()
+    finally:
+        server.close()
+        if not closing:
+            path.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve(Path(argv[1]), float(os.environ.get("FPB_JOB_SERVER_IDLE", "60")))
+        return 0
+    return client(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

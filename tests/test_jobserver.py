@@ -1,0 +1,101 @@
+"""harness.jobserver: train jobs forked from a warm process (no imports per job).
+
+Same numbers as a job started directly, the same exit codes and output, and a killed client
+takes its job with it (as ``kill -9`` of Snakemake's process group must).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dag import ROOT, tiny_config
+
+
+def env(tmp: Path, **extra) -> dict:
+    e = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(ROOT),
+             TMPDIR=str(tmp), FPB_JOB_SERVER_IDLE="30", TOKENIZERS_PARALLELISM="false")
+    e.pop("SLURM_JOB_ID", None)
+    return e | extra
+
+
+def run(tmp: Path, *argv: str, cwd: Path, **extra) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.jobserver", *argv], env=env(tmp, **extra), cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from harness.config import backbone_path, load_table
+    from harness.prepare import prepare
+
+    tmp = tmp_path_factory.mktemp("js")
+    cfg_dir = tiny_config(tmp)
+    cfg = load_table(cfg_dir / "tiny.yaml", "mini")
+    prepare(cfg, "dal_pleasantness", tmp / "data", backbone_path(cfg))
+    sock = tmp / "sock"  # the server's socket lives in TMPDIR: this module gets its own server
+    sock.mkdir()
+    return tmp, cfg_dir / "tiny.yaml", sock
+
+
+def train_args(cfg: Path, data: Path, out: str, seed: int = 1) -> list[str]:
+    return ["train", "--config", str(cfg), "--scale", "mini", "--method", "lora", "--task", "dal_pleasantness",
+            "--seed", str(seed), "--data", str(data), "--out", out, "--checkpoint", f"{out}.pt", "--threads", "1"]
+
+
+@pytest.mark.slow
+def test_a_job_through_the_warm_server_is_the_job_run_directly(prepared):
+    tmp, cfg, sock = prepared
+    direct = run(sock, *train_args(cfg, tmp / "data", "direct"), cwd=tmp, FPB_JOB_SERVER="0")
+    assert direct.returncode == 0, direct.stderr[-3000:]
+    warm = run(sock, *train_args(cfg, tmp / "data", "warm"), cwd=tmp)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    assert list(sock.glob("fpb-jobserver-*.sock")), "the job went through a server"
+    a, b = (json.loads((tmp / d / "train.json").read_text()) for d in ("direct", "warm"))
+    assert a["history"] == b["history"] or [h["metric"] for h in a["history"]] == [h["metric"] for h in b["history"]]
+    assert [h["last_loss"] for h in a["history"]] == [h["last_loss"] for h in b["history"]]  # bitwise
+    assert "epoch 1: pearson" in warm.stderr  # the job's stderr reaches the client's
+    t0 = time.monotonic()
+    bad = run(sock, "validate", "--config", str(tmp / "missing.yaml"), cwd=tmp)  # warm: no imports
+    assert bad.returncode == 2 and bad.stderr.strip() == f"error: config file {tmp / 'missing.yaml'} does not exist"
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.slow
+def test_killing_the_client_kills_its_job(prepared):
+    tmp, cfg, sock = prepared
+    work = tmp / "killed"
+    work.mkdir()
+    log = open(work / "job.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.jobserver", *train_args(cfg, tmp / "data", "out", seed=2)],
+                            env=env(sock), cwd=work, stdout=log, stderr=log, start_new_session=True)
+
+    def in_work() -> list[int]:
+        pids = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and os.readlink(p / "cwd") == str(work):
+                    pids.append(int(p.name))
+            except OSError:
+                pass
+        return pids
+
+    deadline = time.time() + 600
+    while "epoch 1/" not in (work / "job.log").read_text() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, (work / "job.log").read_text()[-2000:]
+    assert len(in_work()) >= 2, "the client and the job forked from the server"
+    os.killpg(proc.pid, signal.SIGKILL)  # what test_train does to Snakemake's process group
+    proc.wait()
+
+    deadline = time.time() + 10
+    while in_work() and time.time() < deadline:
+        time.sleep(0.1)
+    assert in_work() == [], "the job outlived its client"
+    assert not (work / "out" / "train.json").exists()
