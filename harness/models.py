@@ -103,7 +103,7 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Silence transformers' load report and progress bars; we log what matters ourselves."""
     from transformers.utils import logging as tlog
 
@@ -125,7 +125,7 @@ def load_tokenizer(name_or_path: str, local_path: str | None = None):
 
     path = resolve_pretrained(name_or_path, local_path)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return AutoTokenizer.from_pretrained(path)
     except Exception as exc:
         raise ModelError(
@@ -149,7 +149,7 @@ def load_pretrained(auto_class: str, name_or_path: str, local_path: str | None =
     path = resolve_pretrained(name_or_path, local_path)
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     try:
-        with rng, _quiet_transformers():
+        with rng, quiet_transformers():
             if seed is not None:
                 torch.manual_seed(seed)
             model, info = getattr(transformers, auto_class).from_pretrained(

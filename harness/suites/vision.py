@@ -28,7 +28,6 @@ model is ``AutoModelForImageClassification`` with a new ``classifier``; the scor
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -316,22 +315,6 @@ def _stack_uint8(values: list) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- backbone
-@contextlib.contextmanager
-def _quiet_transformers():
-    """transformers' load report (the new classifier) and progress bars off; we log what matters."""
-    from transformers.utils import logging as tlog
-
-    level, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        tlog.set_verbosity(level)
-        if bars:
-            tlog.enable_progress_bar()
-
-
 @cache
 def _resolved(backbone_path: str) -> str:
     from harness.models import resolve_pretrained
@@ -454,10 +437,12 @@ class VisionSuite(Suite):
         import torch
         from transformers import AutoModelForImageClassification
 
+        from harness.models import quiet_transformers
+
         check_image_size(backbone_path, int(cfg["data"]["image_size"]))
         path = _resolved(backbone_path)
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 model, info = AutoModelForImageClassification.from_pretrained(
                     path, num_labels=spec.num_labels, dtype=torch.float32, ignore_mismatched_sizes=True,
                     output_loading_info=True)

@@ -413,7 +413,7 @@ def convert_dinov2(out_dir: Path) -> None:
     from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
 
     from harness.atomic import atomic_dir
-    from harness.suites.vision import _quiet_transformers
+    from harness.models import quiet_transformers
 
     if not facts["gelu"] or facts["num_attention_heads"] is None:
         raise DataError(f"{path}: unexpected graph (GELU {facts['gelu']}, heads {facts['num_attention_heads']})")
@@ -428,7 +428,7 @@ def convert_dinov2(out_dir: Path) -> None:
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise DataError(f"{path}: the ONNX weights do not fill a Dinov2Model (missing {missing[:4]}, unexpected {unexpected[:4]})")
-    with _quiet_transformers():  # "BitImageProcessor requires torchvision": the PIL backend is what we use
+    with quiet_transformers():  # "BitImageProcessor requires torchvision": the PIL backend is what we use
         processor = BitImageProcessor(
             do_resize=True, size={"shortest_edge": 256}, resample=3, do_center_crop=True,
             crop_size={"height": 224, "width": 224}, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
@@ -439,7 +439,7 @@ def convert_dinov2(out_dir: Path) -> None:
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp, _quiet_transformers():
+    with atomic_dir(out_dir) as tmp, quiet_transformers():
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         (tmp / "conversion.json").write_text(json.dumps({
