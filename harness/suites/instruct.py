@@ -115,7 +115,6 @@ ALPACA_EVAL_WITH_INPUT = (
     "                ### Response:\n"
     "                "
 )
-RESPONSE_MARK = "### Response:"
 DTYPES = ("float32", "bfloat16", "float16")
 
 
