@@ -184,6 +184,12 @@ class FourierMoEConfig:
       ``hypot(min(u, d_out-u)/d_out, v/d_in)`` are cut into Z equal contiguous bands and expert e
       draws from band e, a literal reading of "experts specialized in distinct frequency bands".
     * ``lambda_balance``: weight of the Switch load-balancing loss (Switch's 0.01).
+    * ``coefficients`` = what an expert learns at each of its n locations. ``'complex'`` (default,
+      003 Fig. 2 / Thm. 3.2): a complex coefficient a + ib, i.e. amplitude and phase, 2 Z n real
+      numbers per layer. ``'real'`` (the ablation of Prop. 3.1, b = 0): a real coefficient at the
+      same half-spectrum locations, so every component has an amplitude but a phase of only 0 or
+      pi and dW_e is an even function (dW_e[-j, -k] = dW_e[j, k]); Z n real numbers per layer.
+      Both are stored as Z x n parameters, so ``num_trainable()`` (a numel) is the same for both.
     """
 
     num_experts: int = 8
@@ -193,6 +199,7 @@ class FourierMoEConfig:
     lambda_balance: float = 0.01
     router_input: Literal["spectrum", "token"] = "spectrum"
     locations: Literal["per_expert", "shared", "banded"] = "per_expert"
+    coefficients: Literal["complex", "real"] = "complex"
 
     def __post_init__(self):
         _check_moe("fourier_moe", self.num_experts, self.top_k, self.lambda_balance)
@@ -259,10 +266,13 @@ class FourierMoELinear(MoELinear):
     non-degenerate from step 0; the router receives task gradients once the experts are non-zero
     (and load-balance gradients at once).
 
+    ``coefficients='real'`` (ablation, :class:`FourierMoEConfig`): ``coefficients`` is a real
+    parameter; ``spectral_to_dense`` casts it to complex (imaginary part 0) before the scatter.
+
     Trainable parameters per layer: gate (Z x feat, feat = d_in//2+1 for ``router_input='spectrum'``,
-    d_in for ``'token'``) + ``coefficients`` (Z x n complex). A complex parameter is counted by its
-    numel, i.e. one per complex coefficient (2 Z n real numbers); the paper's counting convention
-    is not in the seed.
+    d_in for ``'token'``) + ``coefficients`` (Z x n complex, or real). A complex parameter is counted
+    by its numel, i.e. one per complex coefficient (2 Z n real numbers); the paper's counting
+    convention is not in the seed.
     """
 
     def __init__(self, base_layer: nn.Linear, cfg: FourierMoEConfig, generator: torch.Generator, name: str):
@@ -278,8 +288,8 @@ class FourierMoELinear(MoELinear):
             )
         self.router = router.to(device)
         self.register_buffer("locations", locations.to(device))
-        coefficients = torch.zeros(cfg.num_experts, cfg.n, dtype=complex_dtype(dtype), device=device)
-        self.coefficients = nn.Parameter(coefficients)
+        coef_dtype = complex_dtype(dtype) if cfg.coefficients == "complex" else dtype
+        self.coefficients = nn.Parameter(torch.zeros(cfg.num_experts, cfg.n, dtype=coef_dtype, device=device))
 
     def expert_delta(self, e: int) -> torch.Tensor:
         """dW_e (d_out x d_in), real."""
@@ -299,7 +309,9 @@ class FourierMoELinear(MoELinear):
 
     def extra_repr(self) -> str:
         z, n = self.coefficients.shape
-        return f"experts={z}, top_k={self.router.top_k}, n={n}, router={self.router.features}, scaling={self.scaling:g}"
+        kind = "complex" if self.coefficients.is_complex() else "real"
+        return (f"experts={z}, top_k={self.router.top_k}, n={n}, coefficients={kind}, router={self.router.features}, "
+                f"scaling={self.scaling:g}")
 
 
 @register("fourier_moe", config=FourierMoEConfig, mergeable=False, paper="003 §3, Fig. 2, Thm. 3.2")

@@ -295,7 +295,8 @@ def frame_orders(evals: list[str], out_stem: Path, out_csv: Path, scale: str, in
 
 
 def read_coefficients(path: Path) -> dict[tuple[int, str], np.ndarray]:
-    """(layer, module) -> complex coefficients (Z, n) of a saved FourierMoE adapter."""
+    """(layer, module) -> coefficients (Z, n) of a saved FourierMoE adapter: complex, or real for
+    ``coefficients='real'`` (then |c| is the amplitude and the ``mean_imag`` column is 0)."""
     from adapters.io import load_tensors
 
     out = {}

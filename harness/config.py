@@ -214,25 +214,57 @@ def check_target_modules(cfg: dict, path: Path) -> None:
         import transformers
 
         try:
+            from transformers.models.auto import modeling_auto
+
             spec = json.loads(Path(where).read_text())
             model_type, kwargs = (spec["model_type"], spec["config"]) if kind == "architecture" else (spec.pop("model_type"), spec)
             config = transformers.AutoConfig.for_model(model_type, **kwargs)
+            # the class by name: the Auto class's own lookup imports every model module (seconds)
+            mapping = {"AutoModelForSequenceClassification": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+                       "AutoModelForImageClassification": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+                       "AutoModelForCausalLM": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"}.get(auto_class, "MODEL_MAPPING_NAMES")
+            name = getattr(modeling_auto, mapping).get(model_type) or modeling_auto.MODEL_MAPPING_NAMES[model_type]
             with torch.device("meta"):
-                try:
-                    model = getattr(transformers, auto_class).from_config(config)
-                except ValueError:  # no such head class for this model type: the bare model
-                    model = transformers.AutoModel.from_config(config)
+                model = getattr(transformers, name if isinstance(name, str) else name[0])(config)
         except Exception:  # noqa: BLE001 - an architecture this transformers cannot build: not checked
             return None
         return tuple(n for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear))
 
+    def cached_linear_names(kind: str, where: str, auto_class: str) -> tuple[str, ...] | None:
+        """linear_names, kept in this process and on disk (keyed by the architecture's text and
+        the transformers version): a process that only reads configs imports no model code."""
+        import hashlib
+        import os
+        from importlib.metadata import version
+
+        memo = check_target_modules.__dict__.setdefault("built", {})
+        if (kind, where, auto_class) in memo:
+            return memo[kind, where, auto_class]
+        try:
+            text = Path(where).read_text()
+        except OSError:
+            return None
+        key = hashlib.sha256(f"{kind}|{auto_class}|{version('transformers')}|{text}".encode()).hexdigest()[:24]
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fourier-peft-bench" / "linear-modules" / f"{key}.json"
+        try:
+            names = tuple(json.loads(cache.read_text()))
+        except (OSError, ValueError):
+            names = linear_names(kind, where, auto_class)
+            if names is not None:
+                try:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+                    tmp.write_text(json.dumps(list(names)))
+                    os.replace(tmp, cache)
+                except OSError:
+                    pass
+        memo[kind, where, auto_class] = names
+        return names
+
     src = source()
     if src is None:
         return
-    cache = check_target_modules.__dict__.setdefault("built", {})
-    if src not in cache:
-        cache[src] = linear_names(*src)
-    names = cache[src]
+    names = cached_linear_names(*src)
     if names is None:
         return
     leaves = sorted({n.rsplit(".", 1)[-1] for n in names})

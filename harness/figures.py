@@ -40,7 +40,8 @@ def draw_table(rows: list[dict], tasks: list[str], title: str, axes: Sequence[st
     """The figure of a table's rows (as read from its CSV); the caller saves and closes it."""
     methods = [r for r in rows if r["method"] != "baseline"]
     baseline = next((r for r in rows if r["method"] == "baseline"), {})
-    fig, panels = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6), squeeze=False)
+    # at least two panels wide: a one-task table (a mini ablation) would clip its title
+    fig, panels = plt.subplots(1, len(tasks), figsize=(3.2 * max(len(tasks), 2), 3.6), squeeze=False)
     for ax, task in zip(panels[0], tasks):
         xs = list(range(len(methods)))
         ours = [_num(r.get(task)) for r in methods]

@@ -43,6 +43,8 @@ IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORC
 PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites",
            "harness.suites.glue", "harness.suites.vision", "harness.suites.instruct", "datasets",
            "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")
+WARM_MODELS = (("AutoModelForSequenceClassification", ("bert", "roberta")),
+               ("AutoModelForImageClassification", ("vit", "dinov2")), ("AutoModelForCausalLM", ("llama",)))
 START_TIMEOUT = 300.0  # seconds for a new server to import everything (a loaded machine is slow)
 _MSG = struct.Struct("!I")
 _STARTED = b"S"  # the child's first byte: the job runs
@@ -198,6 +200,23 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os._exit(code & 0xFF)
 
 
+def _warm_up() -> None:
+    """Import what every job's model loading imports: transformers' lazy module table and the
+    model code of the suites' backbones (built on the meta device: no weights, no compute)."""
+    import torch
+    import transformers
+
+    tiny = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=16)
+    for auto, model_types in WARM_MODELS:
+        for model_type in model_types:
+            try:
+                config = transformers.AutoConfig.for_model(model_type, **tiny)
+                with torch.device("meta"):
+                    getattr(transformers, auto).from_config(config)
+            except Exception as e:  # noqa: BLE001 - only a warm-up: the job imports what it needs
+                print(f"[jobserver] warm-up {auto} {model_type}: {e}", file=sys.stderr)
+
+
 def serve(path: Path, idle: float) -> None:
     import importlib
 
@@ -206,6 +225,7 @@ def serve(path: Path, idle: float) -> None:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - a module that fails here fails in the job, with its message
             print(f"[jobserver] preload {name}: {e}", file=sys.stderr)
+    _warm_up()
     path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))

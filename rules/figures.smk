@@ -25,7 +25,7 @@ ANALYSIS = {
 FIGURE_TABLES = [t for t in (
     "fora_fig1_glue", "fora_fig1_vit", "fora_fig3_glue", "fora_fig3_vit",
     "lfma_topk_vit_base", "lfma_topk_vit_large", "lfma_topk_glue_base", "lfma_topk_glue_large",
-    "faa_ablation", "fourier_moe_fig4_n", "fourier_moe_fig4_z", "fourier_moe_fig4_k",
+    "faa_ablation", "fourier_moe_fig3", "fourier_moe_fig4_n", "fourier_moe_fig4_z", "fourier_moe_fig4_k",
 ) if t in TABLES]
 MOE_TABLE, MOE_VARIANT = "fourier_moe_fig4_z", "fourier_moe.experts8"   # Z = 8, k = 2: FourierMoEConfig's defaults
 

@@ -8,6 +8,7 @@ rule train:
     input:
         data=lambda w: data_dir(w.table, w.task),
         backbone=lambda w: backbone_input(w.table),
+        tuned=tuned_input,  # the tuning stage's record when this method x task is tuned (rules/tune.smk), else nothing
     output:
         train="results/{scale}/{table}/{method}/{task}/seed{seed}/train.json",
         profile="results/{scale}/{table}/{method}/{task}/seed{seed}/profile.json",
@@ -26,4 +27,4 @@ rule train:
     shell:
         "FPB_JOB_GPUS={resources.gpu} {PY} -m harness.jobserver train --config {params.cfg} --scale {wildcards.scale} "
         "--method {wildcards.method} --task {wildcards.task} --seed {wildcards.seed} --data {input.data} "
-        "--out {params.outdir} --checkpoint {params.checkpoint} --threads {threads} 2> {log}"
+        "--out {params.outdir} --checkpoint {params.checkpoint} --threads {threads} --tuned {input.tuned} 2> {log}"

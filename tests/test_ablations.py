@@ -26,6 +26,7 @@ PAPER_PLAN = {
     "lfma_topk_glue_base": (3, 6, 5),     # LFMA Table 2's ratios
     "lfma_topk_glue_large": (3, 6, 5),    # LFMA Table 3's ratios
     "faa_ablation": (1 + 1 + 1 + 4 + 4, 2, 5),   # full, beta=0, trainable W_rff, 4 num_grids, 4 sigmas
+    "fourier_moe_fig3": (4, 3, 5),        # full, token router, real coefficients, shared locations
     "fourier_moe_fig4_n": (5, 3, 5),
     "fourier_moe_fig4_z": (4, 3, 5),
     "fourier_moe_fig4_k": (4, 3, 5),
@@ -171,11 +172,12 @@ def test_frame_orders_from_saved_adapters(tmp_path):
     assert json.loads((tmp_path / "orders.meta.json").read_text())["figure"] == "orders"
 
 
-def test_moe_coefficients_from_a_saved_adapter(tmp_path):
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.float32])   # float32: coefficients='real'
+def test_moe_coefficients_from_a_saved_adapter(tmp_path, dtype):
     from harness.analysis import moe_coefficients
 
-    c = torch.zeros(3, 10, dtype=torch.complex64)
-    c[1] = 2 + 0j
+    c = torch.zeros(3, 10, dtype=dtype)
+    c[1] = -2 if dtype == torch.float32 else 2 + 0j
     ev = _fake_job(tmp_path, "t", 0, {f"roberta.encoder.layer.{i}.attention.self.query.coefficients": c.clone() for i in range(5)})
     moe_coefficients([str(ev)], tmp_path / "fig5", tmp_path / "fig5.csv", "mini")
     rows = list(csv.DictReader(open(tmp_path / "fig5.csv")))

@@ -58,7 +58,8 @@ def perturb(adapted, seed: int = 7) -> None:
     for layer in adapted.adapter_layers():
         if isinstance(layer, FourierMoELinear):
             c = layer.coefficients
-            c.copy_(torch.complex(torch.randn(c.shape, generator=g), torch.randn(c.shape, generator=g)))
+            re = torch.randn(c.shape, generator=g)
+            c.copy_(torch.complex(re, torch.randn(c.shape, generator=g)) if c.is_complex() else re)
         else:
             layer.lora_B.copy_(0.1 * torch.randn(layer.lora_B.shape, generator=g))
 
@@ -271,6 +272,52 @@ def test_fourier_moe_location_modes():
     radius = torch.hypot(torch.minimum(u, 32 - u) / 32, v / 32)
     for e in range(3):
         assert radius[e].max() <= radius[e + 1].min()
+
+
+def test_fourier_moe_real_coefficients_ablation(tmp_path):
+    """coefficients='real' (Prop. 3.1's b = 0): real parameters, half the real numbers, zero update
+    at init, gradients reach them, and dW_e is the (even) irfft2 of the real values placed by hand."""
+    _, cplx = adapt("fourier_moe")
+    _, real = adapt("fourier_moe", coefficients="real")
+
+    def reals(ad):  # real numbers held by the coefficients (a complex number is two)
+        return sum(torch.view_as_real(p).numel() if p.is_complex() else p.numel()
+                   for n, p in ad.trainable_parameters() if n.endswith("coefficients"))
+
+    assert all(l.coefficients.dtype == torch.float32 for l in real.adapter_layers())
+    assert reals(real) * 2 == reals(cplx) > 0
+    assert real.num_trainable() == cplx.num_trainable()  # numel: one per coefficient either way
+    ids, labels = batch()
+    with torch.no_grad():
+        assert torch.equal(real.model(ids).logits, tiny_roberta()(ids).logits)
+    loss_of(real, ids, labels).backward()
+    for layer in real.adapter_layers():
+        g = layer.coefficients.grad
+        assert g is not None and not g.is_complex() and g.abs().sum() > 0
+    perturb(real)
+    for layer in real.adapter_layers():
+        d_out, d_in = layer.out_features, layer.in_features
+        for e in range(layer.coefficients.shape[0]):
+            (u, v), c = layer.locations[e], layer.coefficients[e].detach().double()
+            half = torch.zeros(d_out, d_in // 2 + 1, dtype=torch.complex128)
+            half[u, v] = c.to(torch.complex128)
+            ref = torch.fft.irfft2(half, s=(d_out, d_in))
+            dw = layer.expert_delta(e).detach()
+            assert dw.dtype == torch.float32
+            assert torch.allclose(dw.double(), ref, atol=1e-6 * ref.abs().max().item())
+            mirrored = ref.roll((-1, -1), (0, 1)).flip(0, 1)  # dW[-j, -k]: no phase, an even function
+            assert torch.allclose(mirrored, ref, atol=1e-12)
+    path = tmp_path / "adapter.safetensors"
+    real.save(path)
+    _, again = adapt("fourier_moe", seed=123, coefficients="real")
+    again.load(path)
+    with torch.no_grad():
+        assert torch.equal(again.model(ids).logits, real.model(ids).logits)
+
+
+def test_fourier_moe_bad_coefficients_value():
+    with pytest.raises(MethodConfigError, match="'coefficients' must be one of 'complex', 'real'"):
+        adapt("fourier_moe", coefficients="imaginary")
 
 
 # --- FRAME ----------------------------------------------------------------------------------------
