@@ -138,6 +138,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             "metric_name": job["metric_name"],
             "best_epoch": job["best_epoch"],
             "last_epoch": job["history"][-1]["epoch"],
+            "method_config": job.get("method_config"),
             "last_metric": job["history"][-1]["metric"],
             "trainable_params": job["trainable_params"],
         }

@@ -118,6 +118,42 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _mark_linear_probe(rows: list[dict], tasks: Sequence[str]) -> None:
+    """A table with one linear-probe row (the vision tables' floor: FoRA Table 4's LP) says, per
+    other row, on which tasks it beats that probe: ``beats_linear_probe_on`` lists them ('none' if
+    on none; empty while a cell of either row is incomplete)."""
+    probes = [r for r in rows if r["registry_method"] == "linear_probe"]
+    if len(probes) != 1:
+        return
+    def value(row: dict, task: str) -> float:  # the cell as printed; nan for '', 'incomplete', 'failed'
+        try:
+            return float(row.get(task, ""))
+        except ValueError:
+            return math.nan
+
+    probe = probes[0]
+    for row in rows:
+        if row is probe:
+            continue
+        values = [(value(row, t), value(probe, t)) for t in tasks]
+        if any(math.isnan(a) or math.isnan(b) for a, b in values):
+            row["beats_linear_probe_on"] = ""
+        else:
+            row["beats_linear_probe_on"] = ", ".join(t for t, (a, b) in zip(tasks, values) if a > b) or "none"
+
+
+def _method_configs(evals: list[dict], variants) -> dict:
+    """Per variant, the adapter configs its finished runs resolved (defaults included: which FRAME
+    transform, which FourierMoE coefficients); one entry unless the runs disagree."""
+    out = {}
+    for v in variants:
+        seen = {json.dumps(e["method_config"], sort_keys=True): e["method_config"]
+                for e in evals if e["variant"] == v and e.get("method_config") is not None}
+        if seen:
+            out[v] = list(seen.values())[0] if len(seen) == 1 else list(seen.values())
+    return out
+
+
 def _git_commit() -> str:
     return _git("rev-parse", "--short", "HEAD")
 
@@ -308,6 +344,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         row["paper_params"] = refs[0]["params"] if refs else ""
         rows.append(row)
 
+    _mark_linear_probe(rows, tasks)
     baseline = {"method": "baseline", "label": "majority class / constant (no training)", "registry_method": "",
                 **{a: "" for a in axes}, "trainable_params": 0}
     for task in tasks:
@@ -335,6 +372,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "epochs": {v: sorted({e["epochs"] for e in evals if e["variant"] == v}) for v in cfg["methods"]},
         "last_epochs": {v: sorted({e["last_epoch"] for e in evals
                                    if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
+        "method_configs": _method_configs(evals, cfg["methods"]),
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "provenance": {

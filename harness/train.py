@@ -582,6 +582,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "adapter": "adapter.safetensors",
         "predictions": "predictions.npz",
         "settings": asdict(s),
+        "method_config": adapted.resolved_hparams(),  # defaults included: e.g. which FRAME transform ran
         "model": model_name,
         "data": {k: meta[k] for k in ("n_train", "n_eval") if k in meta},
     }

@@ -61,6 +61,9 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_job_trains_from_scratch(tin
     assert result["status"] == "ok" and json.loads((out / "eval.json").read_text())["status"] == "ok"
     assert not ck.exists()  # a finished job deletes its checkpoint; adapter, predictions and metrics stay
     assert all((out / n).exists() for n in ("adapter.safetensors", "predictions.npz", "train.json", "profile.json"))
+    # the adapter config the run resolved, defaults included, goes with the numbers
+    assert json.loads((out / "eval.json").read_text())["method_config"] == json.loads(
+        (out / "train.json").read_text())["method_config"] == {"r": 8, "alpha": 16, "dropout": 0.0}  # tests/data/tiny_config: lora r 8, alpha 16
 
 
 class Killed(BaseException):

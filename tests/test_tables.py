@@ -191,3 +191,30 @@ def test_mini_scale_never_shows_paper_values():
     rows, scale = build_table(cfg, evals, {})
     fora = next(r for r in rows if r["method"] == "fora")
     assert fora["rt_polarity"] == "71.00" and fora["rt_polarity_paper"] == "" and scale["scale"] == "mini"
+
+
+def test_meta_records_the_adapter_config_each_variant_ran():
+    """Defaults the config did not spell out (FRAME's transform, ...) are stated in the table's meta."""
+    cfg = _paper_cfg()
+    chirp, exact = {"num_experts": 4, "transform": "chirp"}, {"num_experts": 4, "transform": "dfrft"}
+    evals = [_eval("fora", "sst2", s, 90.0, method_config=chirp) for s in range(2)]
+    evals += [_eval("lora", "sst2", 0, 90.0, method_config=chirp), _eval("lora", "sst2", 1, 90.0, method_config=exact)]
+    _, scale = build_table(cfg, evals, METAS)
+    assert scale["method_configs"] == {"fora": chirp, "lora": [chirp, exact]}  # runs that disagree are all listed
+
+
+def test_rows_say_where_they_beat_the_linear_probe():
+    """FoRA Table 4's floor is linear probing: each other row lists the tasks where it beats LP."""
+    cfg = load_table(ROOT / "config" / "vit_fora_base.yaml")
+    cfg["methods"] = {k: cfg["methods"][k] for k in ("linear_probe", "lora", "fora")}
+    cfg["tasks"], cfg["seeds"] = ["pets", "dtd"], [0]
+    metas = {t: {"baseline": {"value": 3.0}} for t in cfg["tasks"]}
+    evals = [_eval("linear_probe", "pets", 0, 90.0), _eval("linear_probe", "dtd", 0, 70.0),
+             _eval("lora", "pets", 0, 91.0), _eval("lora", "dtd", 0, 69.0),  # beats LP on pets only
+             _eval("fora", "pets", 0, 89.0)]                                 # dtd missing: cannot say
+    rows = {r["method"]: r for r in build_table(cfg, evals, metas)[0]}
+    assert rows["lora"]["beats_linear_probe_on"] == "pets"
+    assert rows["fora"]["beats_linear_probe_on"] == ""
+    assert "beats_linear_probe_on" not in rows["linear_probe"]
+    cfg["methods"].pop("linear_probe")  # no probe row: no column
+    assert all("beats_linear_probe_on" not in r for r in build_table(cfg, evals[2:], metas)[0])

@@ -3,12 +3,13 @@ carved from the training data, resumable, its best values reaching the seeded ru
 import json
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from dag import env, snakemake_cmd, tiny_config
+from dag import ROOT, env, snakemake_cmd, tiny_config
 from harness.config import (
     ConfigError,
     apply_tuned,
@@ -202,7 +203,9 @@ def test_tune_stage_end_to_end(tmp_path):
     del cfg["methods"]["lora"]
     (cfg_dir / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     work = tmp_path / "work"
-    cmd = snakemake_cmd(work, cfg_dir, "tables/tiny.csv") + ["tune=on"]
+    # as a user types it: the mini profile's scale survives a --config on the command line
+    cmd = [sys.executable, "-m", "snakemake", "tables/tiny.csv", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+           "--cores", "2", "--profile", str(ROOT / "profiles" / "mini"), "--config", f"config_dir={cfg_dir}", "tune=on"]
     out = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stderr[-4000:]
     rec = json.loads((work / "tuning/mini/tiny/fora/rt_polarity.json").read_text())
