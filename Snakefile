@@ -1,4 +1,4 @@
-"""fourier-peft-bench: [backbone] -> prep -> train (backbone x method x task x seed) -> eval -> profile -> tables.
+"""fourier-peft-bench: [backbone] -> prep -> [tune] -> train (backbone x method x task x seed; scores itself) -> profile -> tables.
 
 Targets come from the table configs in config/: `snakemake --cores all tables/glue_base.csv`.
 `--config scale=mini` (what profiles/mini sets) runs the same DAG at the mini scale on CPU.
@@ -50,13 +50,12 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     backbone="[A-Za-z0-9_.-]+",
 
-localrules: all, eval, profile, table, estimate
+localrules: all, profile, table, estimate
 
 
 include: "rules/data.smk"
 include: "rules/tune.smk"
 include: "rules/train.smk"
-include: "rules/eval.smk"
 include: "rules/profile.smk"
 include: "rules/report.smk"
 include: "rules/figures.smk"
