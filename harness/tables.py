@@ -118,6 +118,26 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _tuned_cells(evals: list[dict]) -> dict:
+    """(variant, task) -> the tuning record its runs used (``tuned`` in eval.json, written by
+    ``harness train --tuned``); cells whose seeds ran different records keep the first."""
+    out = {}
+    for e in evals:
+        if e.get("tuned"):
+            out.setdefault((e["variant"], e["task"]), e["tuned"])
+    return out
+
+
+def _tuned_text(rec: dict | None) -> str:
+    """A tuned cell's ``<task>_tuned`` column: the values that replaced the configured ones and the
+    budget, e.g. ``lr=0.0123 (3/3 trials, same budget for every method)``; empty if not tuned."""
+    if not rec:
+        return ""
+    values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec["params"].items())
+    budget = "same budget for every method" if rec.get("fair") else "this method's budget"
+    return f"{values} ({rec['completed']}/{rec['trials']} trials, {budget})"
+
+
 def _mark_linear_probe(rows: list[dict], tasks: Sequence[str]) -> None:
     """A table with one linear-probe row (the vision tables' floor: FoRA Table 4's LP) says, per
     other row, on which tasks it beats that probe: ``beats_linear_probe_on`` lists them ('none' if
@@ -304,6 +324,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         cells.loc[no_record, "n"] = len(set(seeds))
     params = runs.dropna(subset=["trainable_params"]).groupby(["variant", *axes])["trainable_params"].min()
 
+    tuned = _tuned_cells(evals)
     rows = []
     for _, part in cells.groupby("_row", sort=True):
         first = part.iloc[0]
@@ -319,6 +340,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
             complete = n > 0 and k == n
             ref = paper.get((variant, task, *combo))
             row[f"{task}_seeds"] = _seeds_text(k, n, n_failed, n_missing)
+            if tuned:
+                row[f"{task}_tuned"] = _tuned_text(tuned.get((variant, task)))
             if complete:
                 row[task], row[f"{task}_spread"] = _fmt(c["centre"]), _fmt(c["spread"])
                 ours_all.append(c["centre"])
@@ -373,6 +396,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "last_epochs": {v: sorted({e["last_epoch"] for e in evals
                                    if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
         "method_configs": _method_configs(evals, cfg["methods"]),
+        "tuned": {f"{v}/{t}": rec for (v, t), rec in tuned.items()},
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "provenance": {

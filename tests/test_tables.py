@@ -218,3 +218,18 @@ def test_rows_say_where_they_beat_the_linear_probe():
     assert "beats_linear_probe_on" not in rows["linear_probe"]
     cfg["methods"].pop("linear_probe")  # no probe row: no column
     assert all("beats_linear_probe_on" not in r for r in build_table(cfg, evals[2:], metas)[0])
+
+
+def test_tuned_cells_say_so_with_their_budget():
+    """FoRA §4.1's random search: the table says which cells ran tuned values, and with what budget."""
+    cfg = _paper_cfg()
+    tuned = {"params": {"lr": 0.012345, "hparams.r": 8}, "trials": 3, "completed": 3, "fair": True}
+    evals = [_eval("fora", "sst2", s, 90.0, tuned=tuned) for s in range(5)]
+    evals += [_eval("lora", "sst2", s, 90.0) for s in range(5)]
+    rows, scale = build_table(cfg, evals, METAS)
+    fora, lora = rows[0], rows[1]
+    assert fora["sst2_tuned"] == "lr=0.0123, hparams.r=8 (3/3 trials, same budget for every method)"
+    assert lora["sst2_tuned"] == fora["cola_tuned"] == ""
+    assert scale["tuned"] == {"fora/sst2": tuned}
+    untuned, _ = build_table(cfg, [e for e in evals if e["variant"] == "lora"], METAS)
+    assert not any(k.endswith("_tuned") for r in untuned for k in r)  # untuned tables keep their columns

@@ -1,5 +1,6 @@
 """Tuning as a stage (harness/tune.py, rules/tune.smk): seeded random search on a validation' split
 carved from the training data, resumable, its best values reaching the seeded runs' settings."""
+import csv
 import json
 import re
 import subprocess
@@ -220,3 +221,5 @@ def test_tune_stage_end_to_end(tmp_path):
     assert job["tuned"]["params"] == best and job["tuned"]["trials"] == 2
     evaluation = json.loads((work / "results/mini/tiny/fora/rt_polarity/seed0/eval.json").read_text())
     assert evaluation["tuned"]["params"] == best
+    row = next(r for r in csv.DictReader(open(work / "tables/tiny.csv")) if r["method"] == "fora")
+    assert row["rt_polarity_tuned"].startswith(f"lr={best['lr']:.3g}") and "(2/2 trials" in row["rt_polarity_tuned"]
