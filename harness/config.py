@@ -322,6 +322,13 @@ def sweep_value_name(value) -> str:
     return str(value).lower() if isinstance(value, bool) else format(value, "g") if isinstance(value, float) else str(value)
 
 
+# Column names of the tables (harness/tables.py: its per-run and per-cell frames and the CSV's
+# fixed columns); a sweep axis becomes a column too, so it may not be one of them.
+RESERVED_AXES = frozenset({"variant", "task", "seed", "ok", "failed", "metric", "last_metric", "trainable_params",
+                           "records", "k", "n", "n_failed", "missing", "centre", "spread", "n_last", "last", "method",
+                           "label", "registry_method", "avg", "scale", "backbone"})
+
+
 def expand_sweeps(methods: dict, path: Path) -> dict:
     """A method with ``sweep: {axis, values, set}`` becomes one variant per value,
     ``<variant>.<axis><value>`` (same label; tables and figures add the axis value), each with ``axes: {axis: value}``
@@ -335,6 +342,9 @@ def expand_sweeps(methods: dict, path: Path) -> dict:
             out[variant] = m
             continue
         axis, keys = sweep["axis"], sweep.get("set") or [f"hparams.{sweep['axis']}"]
+        if axis in RESERVED_AXES:
+            raise ConfigError(f"{path}: methods.{variant}.sweep.axis: {axis!r} is a table column name; name the axis "
+                              f"otherwise (e.g. top_k, n_coefficients; reserved: {', '.join(sorted(RESERVED_AXES))})")
         for value in sweep["values"]:
             name = f"{variant}.{axis}{sweep_value_name(value)}"
             if name in methods or name in out:

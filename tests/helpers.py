@@ -113,11 +113,13 @@ def train_step(adapted, inputs: dict, lr: float = 1e-2, steps: int = 1) -> None:
     adapted.model.eval()
 
 
-def apply(arch: str, method: str, hparams: dict, seed: int = 0, model_seed: int = 0):
-    """(unadapted reference logits, Adapted, inputs) on a fresh tiny model of ``arch``."""
+def apply(arch: str, method: str, hparams: dict, seed: int = 0, model_seed: int = 0, targets: list[str] | None = None):
+    """(unadapted reference logits, Adapted, inputs) on a fresh tiny model of ``arch``; ``targets``
+    replaces the arch's default target modules."""
     from adapters import apply_method
 
-    factory, make_inputs, targets, head = ARCHS[arch]
+    factory, make_inputs, default_targets, head = ARCHS[arch]
+    targets = targets or default_targets
     model = factory(seed=model_seed)
     inputs = make_inputs()
     with torch.no_grad():
@@ -126,9 +128,9 @@ def apply(arch: str, method: str, hparams: dict, seed: int = 0, model_seed: int 
     return ref, adapted, inputs
 
 
-def check_grads(arch: str, method: str, hparams: dict) -> None:
+def check_grads(arch: str, method: str, hparams: dict, targets: list[str] | None = None) -> None:
     """Forward + backward: the method's parameters and the head get a grad, nothing else does."""
-    _, adapted, inputs = apply(arch, method, hparams)
+    _, adapted, inputs = apply(arch, method, hparams, targets=targets)
     trainable = {id(p) for _, p in adapted.trainable_parameters(include_head=True)}
     assert {id(p) for p in adapted.head_params} <= trainable
     adapted.model.train()
@@ -140,9 +142,10 @@ def check_grads(arch: str, method: str, hparams: dict) -> None:
             assert not p.requires_grad and p.grad is None, f"{method}: frozen {name} got a grad"
 
 
-def check_base_unchanged(arch: str, method: str, hparams: dict) -> None:
+def check_base_unchanged(arch: str, method: str, hparams: dict, targets: list[str] | None = None) -> None:
     """After an AdamW step every parameter that is not trainable is bitwise what it was."""
-    factory, make_inputs, targets, head = ARCHS[arch]
+    factory, make_inputs, default_targets, head = ARCHS[arch]
+    targets = targets or default_targets
     from adapters import apply_method
 
     model = factory()
@@ -184,14 +187,16 @@ def check_merge(arch: str, method: str, hparams: dict, atol: float = 1e-5) -> No
         torch.testing.assert_close(p.detach(), b, atol=1e-6, rtol=0)
 
 
-def check_save_load(arch: str, method: str, hparams: dict, path, seed: int = 5) -> None:
+def check_save_load(
+    arch: str, method: str, hparams: dict, path, seed: int = 5, targets: list[str] | None = None
+) -> None:
     """save -> fresh model + apply with the same seed -> load: identical outputs."""
-    _, adapted, inputs = apply(arch, method, hparams, seed=seed)
+    _, adapted, inputs = apply(arch, method, hparams, seed=seed, targets=targets)
     train_step(adapted, inputs)
     with torch.no_grad():
         out = logits(adapted.model, inputs)
     adapted.save(path)
-    _, fresh, _ = apply(arch, method, hparams, seed=seed)
+    _, fresh, _ = apply(arch, method, hparams, seed=seed, targets=targets)
     with torch.no_grad():
         before_load = logits(fresh.model, inputs)
     assert not torch.equal(before_load, out), f"{method}: training changed nothing, the check is void"

@@ -104,7 +104,9 @@ def test_every_method_builds_with_the_registry(name):
     methods = set(available_methods())
     for variant, m in cfg["methods"].items():
         assert m["method"] in methods, (variant, m["method"])
-        assert "target_modules" not in m  # one protocol per table: the backbone's targets
+        # one protocol per table, the backbone's targets; LLM-Adapters' bottleneck rows (FoRA Table 3 Adpt^H/Adpt^R)
+        # bring their own from math_running_commands
+        assert "target_modules" not in m or m["method"] == "llm_adapter", variant
         for task in cfg["tasks"]:
             s = settings(cfg, variant, task)
             build_config(m["method"], s["hparams"])  # raises MethodConfigError on a bad key or value
@@ -121,7 +123,10 @@ def test_target_modules_are_llama_linear_names():
                                          num_attention_heads=2, num_key_value_heads=1, vocab_size=64))
     linears = {n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, nn.Linear)}
     for name in TABLES:
-        assert set(load(name)["backbone"]["target_modules"]) <= linears, name
+        cfg = load(name)
+        assert set(cfg["backbone"]["target_modules"]) <= linears, name
+        for variant, m in cfg["methods"].items():
+            assert set(m.get("target_modules", [])) <= linears, (name, variant)
 
 
 # --- planned jobs: methods x tasks x seeds -------------------------------------------------------
@@ -220,11 +225,17 @@ def test_fora_table3_and_table8(name):
     assert settings(cfg, "lora", "commonsense170k")["lr"] == 3e-4  # DoRA README LoRA r=32 rows; LLM-Adapters README
     if name in DORA_LR:
         assert settings(cfg, "dora", "commonsense170k")["lr"] == DORA_LR[name]
-    if "houlsby" in cfg["methods"]:  # LLM-Adapters: bottleneck_size 256, lr 3e-4
-        for variant, method in (("houlsby", "houlsby"), ("adpt_r", "pfeiffer")):
+    if "houlsby" in cfg["methods"]:  # LLM-Adapters' bottleneck adapter: bottleneck_size 256, lr 3e-4
+        # math_running_commands: LLaMA-7B-series --target_modules '["up_proj", "gate_proj"]'; LLaMA-7B-Parallel
+        # --use_parallel_adapter --target_modules '["up_proj", "down_proj"]'
+        series = ("houlsby", {"bottleneck_size": 256}, ["up_proj", "gate_proj"])
+        parallel = ("adpt_r", {"bottleneck_size": 256, "parallel": True}, ["up_proj", "down_proj"])
+        for variant, hparams, targets in (series, parallel):
             m = cfg["methods"][variant]
-            assert m["method"] == method and m["hparams"] == {"r": 256}
-            assert settings(cfg, variant, "commonsense170k")["lr"] == 3e-4
+            assert m["method"] == "llm_adapter" and m["hparams"] == hparams and m["target_modules"] == targets
+            s = settings(cfg, variant, "commonsense170k")
+            assert s["lr"] == 3e-4
+            assert build_config("llm_adapter", s["hparams"]).non_linearity == "tanh"  # BottleneckConfig default
 
 
 # --- FoRA Table 5 ------------------------------------------------------------------------------------
@@ -391,15 +402,16 @@ def test_paper_values_name_each_rows_origin():
 @pytest.mark.parametrize("name", MATH + COMMONSENSE)
 def test_every_method_has_a_parameter_audit_row(name):
     """For each (variant, task) a row of params.csv with the table's source, backbone and method whose
-    hyperparameters are a subset of the config's and whose target modules are the config's ([] for the
-    bottleneck adapters, whose placement is fixed)."""
+    hyperparameters are a subset of the config's and whose target modules are the method's (its own
+    ``target_modules``, else the backbone's; [] for methods that ignore targets)."""
     from harness.audit import read_paper_values
 
     audit_rows = read_paper_values()
     cfg = load(name)
     source = "FoRA Table 2" if name in MATH else "FoRA Table 3"
     for variant, m in cfg["methods"].items():
-        targets = cfg["backbone"]["target_modules"] if REGISTRY[m["method"]].needs_targets else []
+        own = m.get("target_modules") or cfg["backbone"]["target_modules"]
+        targets = own if REGISTRY[m["method"]].needs_targets else []
         for task in cfg["tasks"]:
             hp = settings(cfg, variant, task)["hparams"]
             match = [r for r in audit_rows if r.source == source and r.backbone == cfg["backbone"]["name"]

@@ -44,6 +44,14 @@ def test_a_sweep_variant_may_not_shadow_a_method():
         expand_sweeps(methods, Path("x.yaml"))
 
 
+@pytest.mark.parametrize("axis", ["k", "n", "label"])
+def test_an_axis_may_not_be_a_table_column(axis):
+    """FourierMoE's top-k sweep named 'k' once broke its table: 'k' (seeds finished) is a column."""
+    methods = {"moe": {"label": "M", "method": "fourier_moe", "sweep": {"axis": axis, "values": [1], "set": ["hparams.top_k"]}}}
+    with pytest.raises(ConfigError, match=rf"sweep.axis: '{axis}' is a table column name"):
+        expand_sweeps(methods, Path("x.yaml"))
+
+
 @pytest.mark.slow
 def test_a_sweep_table_end_to_end(tmp_path):
     """2 ranks x 1 task x 1 seed of LoRA, FoRA beside: a row per rank with its axis value, and the
