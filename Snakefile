@@ -50,7 +50,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     backbone="[A-Za-z0-9_.-]+",
 
-localrules: all, profile, table, estimate
+localrules: all, profile, table, estimate, audit, report
 
 
 include: "rules/data.smk"

@@ -47,16 +47,21 @@ def _config_dir(tmp_path: Path, tables) -> Path:
 
 @pytest.fixture(scope="module")
 def paper_plan(tmp_path_factory):
-    """One dry run of `figures` at paper scale over the new tables only: train jobs per table."""
+    """One dry run of `figures` and the report at paper scale over the new tables only: train jobs per table."""
     tmp = tmp_path_factory.mktemp("plan")
     cfg = _config_dir(tmp, PAPER_PLAN)
-    out = subprocess.run([sys.executable, "-m", "snakemake", "figures", "-s", str(ROOT / "Snakefile"), "--directory",
+    out = subprocess.run([sys.executable, "-m", "snakemake", "figures", "reports/paper.html", "-s", str(ROOT / "Snakefile"), "--directory",
                           str(tmp / "work"), "-n", "--cores", "1", "--config", "scale=paper", f"config_dir={cfg}"],
                          env=env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     trains = re.findall(r"results/paper/([a-z0-9_]+)/[^/\s]+/[a-z0-9_]+/seed\d+/train\.json", out.stdout)
     counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", out.stdout, re.M)}
     return {t: trains.count(t) for t in PAPER_PLAN}, counts
+
+
+def test_the_report_waits_for_every_figure_and_the_parameter_audit(paper_plan):
+    _, counts = paper_plan
+    assert counts["report"] == counts["audit"] == counts["figures"] == 1
 
 
 @pytest.mark.parametrize("table", list(PAPER_PLAN))

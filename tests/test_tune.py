@@ -222,4 +222,5 @@ def test_tune_stage_end_to_end(tmp_path):
     evaluation = json.loads((work / "results/mini/tiny/fora/rt_polarity/seed0/eval.json").read_text())
     assert evaluation["tuned"]["params"] == best
     row = next(r for r in csv.DictReader(open(work / "tables/tiny.csv")) if r["method"] == "fora")
-    assert row["rt_polarity_tuned"].startswith(f"lr={best['lr']:.3g}") and "(2/2 trials" in row["rt_polarity_tuned"]
+    tuned = row["rt_polarity_tuned"]  # the tuned values (in the record's order) and the budget
+    assert f"lr={best['lr']:.3g}" in tuned and f"hparams.r={best['hparams.r']}" in tuned and "(2/2 trials" in tuned
