@@ -37,3 +37,18 @@ def tiny_vit():
 @pytest.fixture
 def tiny_llama():
     return helpers.tiny_llama
+
+
+@pytest.fixture(scope="module")
+def tiny_job(tmp_path_factory):
+    """A prepared tiny regression task (64 train / 32 eval examples, 16 tokens) and its table config
+    (tests/data/tiny_config), for in-process training tests."""
+    from dag import tiny_config
+    from harness.config import backbone_path, load_table
+    from harness.prepare import prepare
+
+    tmp = tmp_path_factory.mktemp("job")
+    cfg = load_table(tiny_config(tmp) / "tiny.yaml", "mini")
+    cfg["data"] |= {"max_length": 16, "max_train": 64, "max_eval": 32}
+    prepare(cfg, "dal_pleasantness", tmp / "data", backbone_path(cfg))
+    return cfg, tmp / "data"

@@ -19,8 +19,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from dag import tiny_config
-from harness.config import backbone_path, job_settings, load_table
+from harness.config import job_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNCS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy"}
@@ -81,18 +80,6 @@ def test_spectral_layers_keep_float32_spectra_under_bf16_autocast(method):
     assert err <= 0.03 * ref.abs().max().item() + 0.02, (method, err, ref)
     for _, p in adapted.trainable_parameters():  # the spectra themselves: float32 (or complex64) parameters
         assert p.dtype in (torch.float32, torch.complex64), p.dtype
-
-
-@pytest.fixture(scope="module")
-def tiny_job(tmp_path_factory):
-    """A prepared tiny regression task (64 train / 32 eval examples, 16 tokens) and its config."""
-    from harness.prepare import prepare
-
-    tmp = tmp_path_factory.mktemp("job")
-    cfg = load_table(tiny_config(tmp) / "tiny.yaml", "mini")
-    cfg["data"] |= {"max_length": 16, "max_train": 64, "max_eval": 32}
-    prepare(cfg, "dal_pleasantness", tmp / "data", backbone_path(cfg))
-    return cfg, tmp / "data"
 
 
 def settings(cfg, method="lora", **kw):

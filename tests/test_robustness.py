@@ -23,19 +23,7 @@ import torch
 import yaml
 
 from dag import ROOT, snakemake, tiny_config
-from harness.config import ConfigError, backbone_path, job_settings, load_table
-
-
-@pytest.fixture(scope="module")
-def tiny_job(tmp_path_factory):
-    """A prepared tiny regression task (64 train / 32 eval examples, 16 tokens) and its config."""
-    from harness.prepare import prepare
-
-    tmp = tmp_path_factory.mktemp("job")
-    cfg = load_table(tiny_config(tmp) / "tiny.yaml", "mini")
-    cfg["data"] |= {"max_length": 16, "max_train": 64, "max_eval": 32}
-    prepare(cfg, "dal_pleasantness", tmp / "data", backbone_path(cfg))
-    return cfg, tmp / "data"
+from harness.config import ConfigError, job_settings, load_table
 
 
 def settings(cfg, **kw):
