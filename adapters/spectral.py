@@ -3,7 +3,8 @@
 FoRA (004 eq. 3-4), LFMA (001 eq. 2) and FourierMoE (003 Thm. 3.2) all build a weight (or a
 factor of one) as the inverse 2-D DFT of a spectrum that is zero except at a few locations.
 They call :func:`spectral_to_dense`; nothing else in ``adapters/`` calls ``torch.fft`` on a
-weight spectrum.
+weight spectrum (FourierMoE's forward applies the same matrices to tokens through their spectra,
+``FourierMoELinear.mixture``, and its tests check it against this function).
 """
 from __future__ import annotations
 

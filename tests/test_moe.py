@@ -10,7 +10,7 @@ import transformers
 from torch import nn
 
 from adapters.fractional import dfrft, frft
-from adapters.moe import FourierMoELinear, FRAMELinear, TopKRouter, half_spectrum_columns
+from adapters.moe import FourierMoEConfig, FourierMoELinear, FRAMELinear, TopKRouter, half_spectrum_columns
 from adapters.registry import MethodConfigError, apply_method, available_methods, get_method
 from adapters.spectral import spectral_to_dense
 
@@ -248,6 +248,38 @@ def test_fourier_moe_matches_dense_formula():
         upd = sum(w[:, j, None] * per_expert[idx[:, j], t] for j in range(idx.shape[1]))
         ref = layer.base_layer(x) + layer.scaling * upd.reshape(2, 5, -1)
     assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("coefficients", ["complex", "real"])
+@pytest.mark.parametrize("shape", [(32, 32), (30, 31), (48, 20)])
+def test_fourier_moe_spectral_mixture_equals_dense_products_with_gradients(shape, coefficients):
+    """The layer applies dW_e through token spectra (never building it); outputs and the gradients
+    of the input, the coefficients and the router equal the products with the irfft2-built dW_e
+    (float64; odd and non-square shapes)."""
+    d_out, d_in = shape
+    base = nn.Linear(d_in, d_out, dtype=torch.float64).requires_grad_(False)
+    cfg = FourierMoEConfig(num_experts=4, top_k=2, n=12, coefficients=coefficients)
+    layer = FourierMoELinear(base, cfg, torch.Generator().manual_seed(3), "proj")
+    with torch.no_grad():
+        layer.coefficients.copy_(torch.randn(layer.coefficients.shape, dtype=layer.coefficients.dtype))
+    x = torch.randn(3, 7, d_in, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 7, d_out, dtype=torch.float64)
+    params = (x, layer.coefficients, layer.router.gate.weight)
+
+    def dense():
+        flat = x.reshape(-1, d_in)
+        idx, w = layer.router(flat)
+        per_expert = torch.stack([flat @ layer.expert_delta(e).T for e in range(4)])
+        t = torch.arange(flat.shape[0])
+        upd = sum(w[:, j, None] * per_expert[idx[:, j], t] for j in range(2))
+        return base(x) + layer.scaling * upd.reshape(3, 7, d_out)
+
+    results = []
+    for forward in (lambda: layer(x), dense):
+        out = forward()
+        results.append((out.detach(), *torch.autograd.grad(out, params, g)))
+    for ours, ref in zip(*results):
+        assert torch.allclose(ours, ref, atol=1e-10 * ref.abs().max().item(), rtol=0)
 
 
 @pytest.mark.parametrize("router_input", ["spectrum", "token"])
