@@ -4,11 +4,12 @@ Targets come from the table configs in config/: `snakemake --cores all tables/gl
 `--config scale=mini` (what profiles/mini sets) runs the same DAG at the mini scale on CPU.
 Every config is validated (schema, registry, tasks) when this file is parsed, before any job runs.
 """
+import functools
 import os
 import sys
 from pathlib import Path
 
-from harness.config import ConfigError, load_table, table_configs
+from harness.config import ConfigError, load_table, run_key, table_configs
 from harness.suites import get_suite
 
 SCALE = config.get("scale", "paper")

@@ -146,11 +146,11 @@ def cmd_eval(args) -> None:
 
 def cmd_profile(args) -> None:
     from harness.profiler import efficiency_rows, write_efficiency
-    from harness.tables import load_jsons
+    from harness.tables import load_runs
 
     cfg = _table_cfg(args)
     ref = next((v for v, m in cfg["methods"].items() if m["method"] == "lora"), None)
-    write_efficiency(efficiency_rows(load_jsons(args.profiles), ref_method=ref), Path(args.out))
+    write_efficiency(efficiency_rows(load_runs(args.profiles, cfg["table"]), ref_method=ref), Path(args.out))
 
 
 def cmd_table(args) -> None:
@@ -158,11 +158,11 @@ def cmd_table(args) -> None:
 
     from harness.config import table_axes
     from harness.figures import plot_sweep, plot_table
-    from harness.tables import build_table, load_jsons, write_table
+    from harness.tables import build_table, load_runs, write_table
 
     cfg = _table_cfg(args)
     metas = {m["task"]: m for m in (json.loads(Path(p).read_text()) for p in args.data_meta)}
-    evals = load_jsons(args.evals)
+    evals = load_runs(args.evals, cfg["table"])
     for e in evals:  # sweep axes are configuration: every record gets its variant's
         e["axes"] = cfg["methods"].get(e["variant"], {}).get("axes", {})
     axes = table_axes(cfg)
@@ -251,13 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_eval)
     sp = with_config(sub.add_parser("profile", help="collect job profiles into an efficiency table"))
     sp.add_argument("--out", required=True)
-    sp.add_argument("profiles", nargs="+")
+    sp.add_argument("profiles", nargs="+", help="VARIANT=profile.json of every run of the table")
     sp.set_defaults(fn=cmd_profile)
     sp = with_config(sub.add_parser("table", help="aggregate seeds into a paper table (+ figure)"))
     sp.add_argument("--out", required=True)
     sp.add_argument("--figure", default=None, help="figure path without suffix: writes .png and .pdf")
     sp.add_argument("--data-meta", nargs="+", required=True, help="meta.json of each prepared task")
-    sp.add_argument("--evals", nargs="+", required=True, help="eval.json of every job of the table")
+    sp.add_argument("--evals", nargs="+", required=True,
+                    help="VARIANT=eval.json of every run of the table (a run another table trained, under this table's variant)")
     sp.set_defaults(fn=cmd_table)
     sp = sub.add_parser("audit", help="parameter counts of every paper table, without weights")
     sp.add_argument("--out", default="tables/params_audit.csv")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
@@ -143,6 +144,28 @@ def job_settings(cfg: dict, variant: str, task: str, seed: int) -> JobSettings:
     )
 
 
+# What a training job reads besides its settings (harness/train.py and the suites): two runs with
+# the same settings and these sections are the same computation.
+RUN_SECTIONS = ("suite", "backbone", "data", "train", "generation")
+
+
+def run_key(cfg: dict, variant: str, task: str, seed: int, tuned: bool = False) -> str:
+    """What makes a training run the run it is: its resolved settings and hyperparameters (not the
+    table or variant name) and the config sections it reads. Runs with equal keys are trained once
+    (rules/profile.smk ``run_owners``): FoRA Fig. 1 and Fig. 3 train LoRA at ranks 8-128 on the same
+    tasks, seeds and recipe. A tuned run depends on its own tuning record, so its key names its
+    table and variant."""
+    from adapters.registry import build_config
+
+    settings = asdict(job_settings(cfg, variant, task, seed))
+    settings.pop("table"), settings.pop("variant")
+    settings["hparams"] = asdict(build_config(settings["method"], settings["hparams"]))  # defaults resolved
+    key = {"scale": cfg.get("_scale"), "settings": settings, **{k: cfg.get(k) for k in RUN_SECTIONS}}
+    if tuned:
+        key["tuned_by"] = [cfg["table"], variant]
+    return json.dumps(key, sort_keys=True, default=str)
+
+
 def validate_semantics(cfg: dict, path: Path) -> None:
     """Checks the schema cannot express: tasks exist, methods exist, hyperparameters are valid."""
     from adapters.registry import MethodConfigError, build_config
@@ -180,8 +203,6 @@ def check_target_modules(cfg: dict, path: Path) -> None:
     cache. A backbone whose config is not on this machine (not converted yet, not downloaded) or
     that this transformers cannot build is not checked. One ConfigError names the key, the name and
     the linear modules that exist. Built once per architecture and process."""
-    import json
-
     bb = cfg["backbone"]
     auto = {"glue": "AutoModelForSequenceClassification", "vision": "AutoModelForImageClassification",
             "instruct": "AutoModelForCausalLM"}.get(cfg.get("suite"), "AutoModel")

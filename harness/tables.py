@@ -397,6 +397,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
                                    if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
         "method_configs": _method_configs(evals, cfg["methods"]),
         "tuned": {f"{v}/{t}": rec for (v, t), rec in tuned.items()},
+        "shared_runs": {v: sorted({e["run_of"] for e in evals if e["variant"] == v and e.get("run_of")})
+                        for v in cfg["methods"] if any(e["variant"] == v and e.get("run_of") for e in evals)},
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "provenance": {
@@ -427,3 +429,19 @@ def write_table(rows: list[dict], scale: dict, out_csv: Path, out_meta: Path) ->
 
 def load_jsons(paths) -> list[dict]:
     return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def load_runs(labelled: Sequence[str], table: str) -> list[dict]:
+    """Records from ``VARIANT=path`` items, each under the variant it stands for in ``table``: a run
+    trained once for several tables or variants (``harness.config.run_key``) says whose it is in
+    ``run_of`` (``<table>/<variant>``)."""
+    out = []
+    for item in labelled:
+        variant, sep, path = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected VARIANT=path, got {item!r}")
+        rec = json.loads(Path(path).read_text())
+        if (rec.get("table"), rec.get("variant")) != (table, variant):
+            rec |= {"run_of": f"{rec.get('table')}/{rec.get('variant')}", "table": table, "variant": variant}
+        out.append(rec)
+    return out

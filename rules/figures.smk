@@ -33,12 +33,12 @@ MOE_TABLE, MOE_VARIANT = "fourier_moe_fig4_z", "fourier_moe.experts8"   # Z = 8,
 # FRAME's learned orders: every FRAME variant of every table at paper scale (002's own setting is the
 # instruct MoE tables, e.g. math_moe_llama3_8b; frame_orders is a GLUE stand-in); at mini scale
 # frame_orders only (the budget of `figures`).
-FRAME_JOBS = [
-    f"results/{SCALE}/{t}/{v}/{task}/seed{s}/eval.json"
+FRAME_JOBS = sorted({
+    run_file(t, v, task, s, "eval.json")
     for t, cfg in TABLES.items() if SCALE == "paper" or t == "frame_orders"
     for v, m in cfg["methods"].items() if m["method"] == "frame"
     for task in cfg["tasks"] for s in cfg["seeds"]
-]
+})
 
 
 def figure_targets():
@@ -98,7 +98,8 @@ rule frame_orders_figure:
 rule fourier_moe_fig5:
     """FourierMoE Fig. 5: coefficient distributions per expert across layers (Z = 8, k = 2 adapter)."""
     input:
-        lambda w: [f"results/{SCALE}/{MOE_TABLE}/{MOE_VARIANT}/{ANALYSIS['moe_task'] if ANALYSIS['moe_task'] in TABLES[MOE_TABLE]['tasks'] else TABLES[MOE_TABLE]['tasks'][0]}/seed{TABLES[MOE_TABLE]['seeds'][0]}/eval.json"],
+        lambda w: [run_file(MOE_TABLE, MOE_VARIANT, ANALYSIS["moe_task"] if ANALYSIS["moe_task"] in TABLES[MOE_TABLE]["tasks"]
+                            else TABLES[MOE_TABLE]["tasks"][0], TABLES[MOE_TABLE]["seeds"][0], "eval.json")],
     output:
         png="figures/fourier_moe_fig5.png",
         pdf="figures/fourier_moe_fig5.pdf",

@@ -13,6 +13,7 @@ rule table:
         cfg=lambda w: TABLES[w.table]["_path"],
         metas=lambda w, input: [f"{d}/meta.json" for d in input.data],
         figure=lambda w, output: output.png[: -len(".png")],
+        runs=lambda w: labelled_runs(w.table, "eval.json"),
     shell:
         "{PY} -m harness table --config {params.cfg} --scale {SCALE} --out {output.csv} "
-        "--figure {params.figure} --data-meta {params.metas} --evals {input.evals}"
+        "--figure {params.figure} --data-meta {params.metas} --evals {params.runs}"
