@@ -123,6 +123,8 @@ def _provenance(meta: dict, root: Path) -> str:
     for key in ("adapter", "adapters"):
         if meta.get(key):
             parts.append(f"<li>{key}: {_esc(meta[key])}</li>")
+    for variant, owners in (meta.get("shared_runs") or {}).items():
+        parts.append(f"<li>{_esc(variant)}: the runs of {_esc(', '.join(owners))} (same settings, trained once)</li>")
     cfg = prov.get("config")
     body = "<ul>" + "".join(parts) + "</ul>"
     if cfg:

@@ -220,6 +220,7 @@ def test_report_builder_on_fake_tables(tmp_path):
         w.writerows(rows)
     (tables / "sweep.meta.json").write_text(json.dumps({
         "table": "sweep", "title": "A sweep", "scale": "paper", "axes": ["rank"], "tasks": {"sst2": {"n_train": 10}},
+        "shared_runs": {"lora.rank8": ["fora_fig1_glue/lora.rank8"]},
         "provenance": {"config": "config/fora_fig1_glue.yaml", "commit": "abc123", "worktree_modified": True,
                        "versions": {"torch": "2.x"}, "data": {"sst2": {"recipe": "glue"}}}}))
     (tables / "efficiency_sweep.csv").write_text("method,task,step_time_s\nlora.rank8,sst2,0.1\n")
@@ -238,4 +239,5 @@ def test_report_builder_on_fake_tables(tmp_path):
     assert "efficiency_sweep.csv" in text and "294912" in text         # efficiency table, parameter audit
     assert "majority &lt;b&gt;" in text and "majority <b>" not in text  # escaped
     assert "table: fora_fig1_glue" in text                             # the config's text
+    assert "lora.rank8: the runs of fora_fig1_glue/lora.rank8" in text  # a shared run says whose it is
     assert "http://" not in text.replace("http://www.w3.org", "")     # nothing to fetch
