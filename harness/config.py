@@ -344,10 +344,11 @@ def sweep_value_name(value) -> str:
 
 
 # Column names of the tables (harness/tables.py: its per-run and per-cell frames and the CSV's
-# fixed columns); a sweep axis becomes a column too, so it may not be one of them.
+# fixed columns); a sweep axis becomes a column too, so it may not be one of them (checked here when
+# a config is read, and again by harness.tables.build_table).
 RESERVED_AXES = frozenset({"variant", "task", "seed", "ok", "failed", "metric", "last_metric", "trainable_params",
                            "records", "k", "n", "n_failed", "missing", "centre", "spread", "n_last", "last", "method",
-                           "label", "registry_method", "avg", "scale", "backbone"})
+                           "label", "registry_method", "avg", "scale", "backbone", "_row"})
 
 
 def expand_sweeps(methods: dict, path: Path) -> dict:

@@ -40,6 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.atomic import atomic_path, write_json
+from harness.config import RESERVED_AXES
 
 SELECTION = (
     "best epoch selected on the validation split and reported on that same split (the papers' protocol); "
@@ -49,8 +50,6 @@ INCOMPLETE, FAILED = "incomplete", "failed"
 VERSIONED_PACKAGES = ("torch", "transformers", "peft", "datasets", "numpy", "pandas")
 # per task, in this order: the columns of one task's block in the CSV
 TASK_COLUMNS = ("_seeds", "", "_spread", "_paper", "_paper_spread", "_diff", "_last", "_partial")
-_RESERVED = {"variant", "task", "seed", "ok", "failed", "metric", "last_metric", "trainable_params",
-             "method", "label", "registry_method", "scale", "backbone", "_row"}
 
 
 def axis_key(value) -> str:
@@ -126,6 +125,15 @@ def _tuned_cells(evals: list[dict]) -> dict:
         if e.get("tuned"):
             out.setdefault((e["variant"], e["task"]), e["tuned"])
     return out
+
+
+def _shared_runs(evals: list[dict]) -> dict[str, list[str]]:
+    """variant -> the runs of other tables or variants it reads (``run_of``, set by :func:`load_runs`)."""
+    out: dict[str, set[str]] = {}
+    for e in evals:
+        if e.get("run_of"):
+            out.setdefault(e["variant"], set()).add(e["run_of"])
+    return {v: sorted(runs) for v, runs in out.items()}
 
 
 def _tuned_text(rec: dict | None) -> str:
@@ -293,7 +301,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
     variant and axis value (see the module docstring).
     """
     axes = list(axes)
-    bad = [a for a in axes if a in _RESERVED or a in cfg["tasks"] or a.startswith("avg")]
+    bad = [a for a in axes if a in RESERVED_AXES or a in cfg["tasks"] or a.startswith("avg")]
     if bad:
         raise ValueError(f"sweep axis {bad[0]!r} clashes with a column of the table; rename the axis")
     tasks, how, seeds = cfg["tasks"], cfg["aggregate"], cfg["seeds"]
@@ -397,8 +405,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
                                    if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
         "method_configs": _method_configs(evals, cfg["methods"]),
         "tuned": {f"{v}/{t}": rec for (v, t), rec in tuned.items()},
-        "shared_runs": {v: sorted({e["run_of"] for e in evals if e["variant"] == v and e.get("run_of")})
-                        for v in cfg["methods"] if any(e["variant"] == v and e.get("run_of") for e in evals)},
+        "shared_runs": _shared_runs(evals),
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "provenance": {
