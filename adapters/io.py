@@ -1,18 +1,19 @@
 """Adapter weights as safetensors (complex tensors stored as their real view)."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.atomic import atomic_path
-
 _COMPLEX_SUFFIX = "::complex"
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """Write atomically (:func:`harness.atomic.atomic_path`): a reader never sees half a file."""
+    """Write atomically (a temporary file in the same folder, then ``os.replace``): a reader never sees
+    half a file. Done here rather than with the harness's writer so that ``adapters`` stands alone, as peft does."""
     out = {}
     for name, t in tensors.items():
         t = t.detach().cpu().contiguous()
@@ -20,8 +21,23 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: d
             out[name + _COMPLEX_SUFFIX] = torch.view_as_real(t).contiguous()
         else:
             out[name] = t
-    with atomic_path(path) as tmp:
-        save_file(out, str(tmp), metadata=metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-{os.getpid()}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        save_file(out, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; weights should be readable as usual
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
