@@ -23,13 +23,16 @@ package versions). Command line: ``python -m harness.analysis {spectra,frame-ord
 from __future__ import annotations
 
 import argparse
-import csv
+import datetime as dt
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from harness.core.atomic import write_csv, write_json
+from harness.core.provenance import git_commit, provenance
 
 LAYER_RE = re.compile(r"\.(?:layer|layers|h|blocks?)\.(\d+)\.")
 MODULE_RE = re.compile(r"\.([A-Za-z_0-9]+)\.(?:orders|coefficients)$")
@@ -80,7 +83,7 @@ def task_examples(task: str, backbone: str, max_length: int, n_examples: int, da
     suite = get_suite("glue")
     spec = suite.task(task)
     cfg = {"data": {"max_length": max_length, "data_dir": data_dir}}
-    from harness.suites.base import no_datasets_bars
+    from harness.core.sources import no_datasets_bars
 
     with no_datasets_bars():
         raw, _ = suite.load_raw(spec, cfg, seed=0)
@@ -113,38 +116,20 @@ def hidden_spectra(model, tokenizer, examples_by_task: dict, layer: int, batch_s
     return out
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    from harness.atomic import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
-
-
 def _write_meta(csv_path: Path, scale: str, what: str, **facts) -> None:
-    import datetime as dt
-
-    from harness.atomic import write_json
-    from harness.tables import _git, _git_commit, package_versions
-
-    commit = _git_commit()
+    commit = git_commit()
     write_json(csv_path.with_suffix(".meta.json"), {
         "table": csv_path.stem, "title": what, "scale": scale, **facts,
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
-        "provenance": {"commit": commit, "worktree_modified": bool(_git("status", "--porcelain", "--untracked-files=no")),
-                       "versions": package_versions(), "code": "harness/analysis.py"},
+        "provenance": provenance(commit, code="harness/analysis.py"),
     })
 
 
 def _save(fig, stem: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from harness.atomic import atomic_path
+    from harness.core.atomic import atomic_path
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
@@ -200,9 +185,9 @@ def spectra(model_name: str, tasks: list[str], layer: int, max_length: int, n_ex
     fw = np.fft.rfftfreq(d)
     examples = {t: task_examples(t, path, max_length, n_examples, data_dir) for t in tasks}
     hidden = hidden_spectra(model, tok, examples, layer)
-    _write_rows(out_weights, [{"layer": lay, "frequency": f"{f:.6f}", "psd": f"{v:.6e}"}
+    write_csv(out_weights, [{"layer": lay, "frequency": f"{f:.6f}", "psd": f"{v:.6e}"}
                               for lay, p in weights.items() for f, v in zip(fw, p)])
-    _write_rows(out_hidden, [{"task": t, "layer": layer, "frequency": f"{f:.6f}", "power": f"{v:.6e}"}
+    write_csv(out_hidden, [{"task": t, "layer": layer, "frequency": f"{f:.6f}", "power": f"{v:.6e}"}
                              for t, p in hidden.items() for f, v in zip(fw, p)])
     facts = {"model": model_name, "resolved": str(path), "hidden_size": d, "layers": len(weights)}
     _write_meta(out_weights, scale, "FourierMoE Fig. 1 (left): PSD of weight rows per layer", figure=out_stem.name, **facts)
@@ -288,7 +273,7 @@ def frame_orders(evals: list[str], out_stem: Path, out_csv: Path, scale: str, in
         for r in orders:
             rows.append({"task": rec["task"], "seed": rec["seed"], "variant": rec["variant"], **r,
                          "initial": start[r["expert"]], "change": r["order"] - start[r["expert"]]})
-    _write_rows(out_csv, rows)
+    write_csv(out_csv, rows)
     _write_meta(out_csv, scale, "FRAME: learned fractional orders per expert and layer", figure=out_stem.name,
                 adapters=[str(p) for _, p in files])
     _save(draw_orders(rows, f"FRAME learned fractional orders ({scale} scale)"), out_stem)
@@ -349,7 +334,7 @@ def moe_coefficients(evals: list[str], out_stem: Path, out_csv: Path, scale: str
         raise ValueError("no finished FourierMoE job with an adapter.safetensors among the inputs")
     rec, path = files[0]
     coefs = read_coefficients(path)
-    _write_rows(out_csv, [{"task": rec["task"], "seed": rec["seed"], "variant": rec["variant"], **r}
+    write_csv(out_csv, [{"task": rec["task"], "seed": rec["seed"], "variant": rec["variant"], **r}
                           for r in coefficient_rows(coefs)])
     _write_meta(out_csv, scale, "FourierMoE Fig. 5: coefficient distributions per expert across layers",
                 figure=out_stem.name, adapter=str(path))

@@ -281,7 +281,7 @@ def audit(
     atomically and return the rows written. ``jobs > 1`` audits rows in that many worker
     processes (results and progress lines stay in the CSV's order)."""
     from adapters import available_methods
-    from harness.atomic import atomic_path
+    from harness.core.atomic import write_csv
 
     available = set(available_methods())
     rows = [r for r in read_paper_values(paper_values) if select is None or select(r)]
@@ -312,11 +312,7 @@ def audit(
     if log:
         log(f"audited {len(rows)} rows in {time.perf_counter() - t_start:.1f}s ({summarize(results)})")
     out_csv = Path(out_csv)
-    with atomic_path(out_csv) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=OUT_COLUMNS)
-            writer.writeheader()
-            writer.writerows(results)
+    write_csv(out_csv, results, OUT_COLUMNS)
     return results
 
 

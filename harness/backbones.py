@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from harness.atomic import atomic_dir
+from harness.core.atomic import atomic_dir
 
 # converter name -> "module:function(out_dir: Path) -> None"
 CONVERTERS = {

@@ -56,7 +56,7 @@ def cmd_train(args) -> None:
     if record is not None:  # the table says which cells ran tuned values, and with what budget
         import json
 
-        from harness.atomic import write_json
+        from harness.core.atomic import write_json
         from harness.tune import tuned_field
 
         for name in ("train.json", "eval.json"):  # eval.json: when the train step scores its own run
@@ -111,7 +111,7 @@ def cmd_tune(args) -> None:
 
 
 def cmd_calibrate(args) -> None:
-    from harness.atomic import write_json
+    from harness.core.atomic import write_json
     from harness.config import job_settings
     from harness.estimate import calibrate
 
@@ -123,7 +123,7 @@ def cmd_calibrate(args) -> None:
 def cmd_estimate(args) -> None:
     import os
 
-    from harness.atomic import write_json, write_text
+    from harness.core.atomic import write_json, write_text
     from harness.estimate import estimate, parallel_slots
     from harness.tables import load_jsons
 

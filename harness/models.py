@@ -1,7 +1,7 @@
 """Pretrained checkpoints, resolved offline first.
 
 Every compute node may be offline. A hub id is looked up in the local Hugging Face cache first;
-the network is tried only when the hub answers a 2-second probe (:mod:`harness.sources`), so a
+the network is tried only when the hub answers a 2-second probe (:mod:`harness.core.sources`), so a
 missing model fails in seconds with what to download and which config key (`local_path`) to set,
 instead of a 20-second retry loop ending in a deep huggingface_hub traceback. Suites load their
 model class through :func:`load_pretrained`.
@@ -15,8 +15,8 @@ import logging
 import re
 from pathlib import Path
 
-from harness.sources import hub_offline, hub_reachable
-from harness.suites.base import first_line
+from harness.core.sources import hub_offline, hub_reachable
+from harness.core.errors import first_line
 
 __all__ = [
     "MINILM_ALIASES",

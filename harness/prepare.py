@@ -14,34 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.atomic import atomic_dir, write_json
+from harness.core.atomic import atomic_dir, write_json
+from harness.core.errors import DataError, first_line
+from harness.core.metrics import METRIC_NAMES
+from harness.core.sources import no_datasets_bars
 from harness.suites import get_suite
-from harness.suites.base import DataError, first_line, no_datasets_bars
+from harness.suites.base import data_size
 
-__all__ = ["VALIDATION_FRACTION", "load_prepared", "prepare", "quantile_bins", "stratified_split", "subsample"]
+__all__ = ["label_stats", "load_prepared", "prepare", "subsample"]
 
-VALIDATION_FRACTION = 0.1  # tasks without a validation split: share of each stratum held out
-N_QUANTILE_BINS = 5  # regression: strata are rating quintiles
 FORMAT_VERSION = 2
-
-
-def quantile_bins(y: np.ndarray, n_bins: int = N_QUANTILE_BINS) -> np.ndarray:
-    """Stratum id per value: which quantile bin it falls in (regression stratification)."""
-    edges = np.quantile(np.asarray(y, dtype=np.float64), np.linspace(0, 1, n_bins + 1)[1:-1])
-    return np.searchsorted(edges, y, side="right")
-
-
-def stratified_split(strata: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out round(fraction * size) of every stratum, chosen by a seeded permutation; indices sorted."""
-    rng = np.random.default_rng(seed)
-    held: list[np.ndarray] = []
-    for s in np.unique(strata):
-        idx = np.flatnonzero(strata == s)
-        held.append(rng.permutation(idx)[: round(fraction * idx.size)])
-    val = np.sort(np.concatenate(held))
-    train = np.setdiff1d(np.arange(strata.size), val)
-    return train, val
-
 
 def subsample(ds, n: int | None, strata: np.ndarray | None, seed: int, what: str):
     """At most n examples of ``ds``; stratified (proportional, largest remainders) when ``strata``
@@ -62,7 +44,7 @@ def subsample(ds, n: int | None, strata: np.ndarray | None, seed: int, what: str
     return ds.select(np.sort(np.concatenate(chosen)).tolist())
 
 
-def _label_stats(spec, labels: np.ndarray, names: list[str] | None) -> dict:
+def label_stats(spec, labels: np.ndarray, names: list[str] | None) -> dict:
     if labels.dtype.kind in "US" or labels.dtype == object:  # generated answers: no label statistics
         return {"distinct": int(len(set(labels.tolist())))}
     if spec.is_regression:
@@ -70,12 +52,6 @@ def _label_stats(spec, labels: np.ndarray, names: list[str] | None) -> dict:
                 "max": float(labels.max())}
     counts = {str(k): int((labels == k).sum()) for k in range(spec.num_labels)}
     return {"counts": counts, "names": names} if names else {"counts": counts}
-
-
-def data_size(cfg: dict, key: str, task: str) -> int | None:
-    """``data.max_train`` / ``data.max_eval`` for ``task``: one number for all tasks or one per task."""
-    value = cfg["data"].get(key)
-    return value.get(task) if isinstance(value, dict) else value
 
 
 def prepare(cfg: dict, task: str, out_dir: str | os.PathLike, backbone_path: str, *, seed: int = 0) -> dict:
@@ -106,7 +82,6 @@ def prepare(cfg: dict, task: str, out_dir: str | os.PathLike, backbone_path: str
         dd, preprocessing = suite.preprocess(spec, raw, cfg, backbone_path)
     if any(len(ds) == 0 for ds in dd.values()):
         raise DataError(f"{spec.name}: a split is empty after loading ({ {k: len(v) for k, v in dd.items()} }): check the data")
-    from harness.evaluate import METRIC_NAMES
 
     y = {split: np.asarray(dd[split]["labels"]) for split in ("train", "validation")}
     meta = {
@@ -130,7 +105,7 @@ def prepare(cfg: dict, task: str, out_dir: str | os.PathLike, backbone_path: str
         "n_train": len(dd["train"]),
         "n_eval": len(dd["validation"]),
         "columns": list(dd["train"].column_names),
-        "label_distribution": {split: _label_stats(spec, v, names) for split, v in y.items()},
+        "label_distribution": {split: label_stats(spec, v, names) for split, v in y.items()},
         "baseline": suite.baseline(spec, dd),
     }
     with atomic_dir(out_dir) as tmp:

@@ -8,11 +8,10 @@ per logging window) on a GPU; a resumed job's profile counts the steps of every 
 """
 from __future__ import annotations
 
-import csv
 import statistics
 from pathlib import Path
 
-from harness.atomic import atomic_path
+from harness.core.atomic import write_csv
 
 COLUMNS = ["method", "task", "seeds", "trainable_params", "device", "precision", "threads", "step_seconds_median",
            "samples_per_second", "wall_seconds", "peak_memory_mb", "peak_memory_kind", "step_time_vs_ref", "ref_method"]
@@ -45,8 +44,4 @@ def efficiency_rows(profiles: list[dict], ref_method: str | None = None) -> list
 
 
 def write_efficiency(rows: list[dict], out_csv: Path) -> None:
-    with atomic_path(out_csv) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(out_csv, rows, COLUMNS)

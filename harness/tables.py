@@ -30,16 +30,14 @@ import csv
 import datetime as dt
 import json
 import math
-import platform
 import statistics
-import subprocess
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from harness.atomic import atomic_path, write_json
+from harness.core.atomic import write_csv, write_json
+from harness.core.provenance import git_commit, provenance
 from harness.config import RESERVED_AXES
 
 SELECTION = (
@@ -47,7 +45,6 @@ SELECTION = (
     "`<task>_last` = last epoch"
 )
 INCOMPLETE, FAILED = "incomplete", "failed"
-VERSIONED_PACKAGES = ("torch", "transformers", "peft", "datasets", "numpy", "pandas")
 # per task, in this order: the columns of one task's block in the CSV
 TASK_COLUMNS = ("_seeds", "", "_spread", "_paper", "_paper_spread", "_diff", "_last", "_partial")
 
@@ -107,14 +104,6 @@ def aggregate(values: list[float], how: str) -> tuple[float, float]:
     centre = statistics.median(values) if how == "median" else statistics.fmean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return centre, spread
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), *args],
-                              capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _tuned_cells(evals: list[dict]) -> dict:
@@ -179,22 +168,6 @@ def _method_configs(evals: list[dict], variants) -> dict:
                 for e in evals if e["variant"] == v and e.get("method_config") is not None}
         if seen:
             out[v] = list(seen.values())[0] if len(seen) == 1 else list(seen.values())
-    return out
-
-
-def _git_commit() -> str:
-    return _git("rev-parse", "--short", "HEAD")
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a number depends on (None: not installed), and python's."""
-    out: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    out["python"] = platform.python_version()
     return out
 
 
@@ -382,7 +355,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         baseline[task] = _fmt(_baseline(data_metas, task))
     rows.append(baseline)
 
-    commit = _git_commit()
+    commit = git_commit()
     scale = {
         "table": cfg["table"],
         "title": cfg["title"],
@@ -408,13 +381,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "shared_runs": _shared_runs(evals),
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
-        "provenance": {
-            "config": cfg.get("_path"),
-            "commit": commit,
-            "worktree_modified": bool(_git("status", "--porcelain", "--untracked-files=no")),
-            "versions": package_versions(),
-            "data": {t: data_metas.get(t, {}).get("source") for t in tasks},
-        },
+        "provenance": {"config": cfg.get("_path"),
+                       **provenance(commit, data={t: data_metas.get(t, {}).get("source") for t in tasks})},
     }
     for row in rows:
         row["scale"] = cfg["_scale"]
@@ -426,11 +394,7 @@ def write_table(rows: list[dict], scale: dict, out_csv: Path, out_meta: Path) ->
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    with atomic_path(out_csv) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(out_csv, rows, fields)
     write_json(out_meta, scale)
 
 

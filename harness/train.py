@@ -47,11 +47,11 @@ from torch.utils.data import DataLoader, get_worker_info  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from adapters import apply_method  # noqa: E402
-from harness.atomic import atomic_path, write_json  # noqa: E402
+from harness.core.atomic import atomic_path, write_json  # noqa: E402
 from harness.config import JobSettings, backbone_path  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
-from harness.suites.base import first_line  # noqa: E402
+from harness.core.errors import first_line  # noqa: E402
 
 # Optimizer groups that get an optimizer of their own (FRAME trains its orders separately, 002).
 SEPARATE_OPTIMIZER_GROUPS = ("orders",)

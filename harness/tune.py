@@ -3,7 +3,7 @@
 Two steps, each a Snakemake rule (``rules/tune.smk``):
 
 ``prep-tune``  carves a validation' split out of the prepared TRAINING split
-              (:func:`harness.prepare.stratified_split`: per class or rating quintile, seeded) and
+              (:func:`harness.core.splits.stratified_split`: per class or rating quintile, seeded) and
               saves train' / validation' like a prepared task folder. The split the table reports
               is never read by the tuning stage.
 ``tune``       draws ``trials`` settings from the space with Optuna's ``RandomSampler(seed)``: a pure
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.atomic import atomic_dir, write_json
+from harness.core.atomic import atomic_dir, write_json
 from harness.config import (
     ConfigError,
     JobSettings,
@@ -41,7 +41,7 @@ from harness.config import (
 
 __all__ = ["TuningFailed", "draw_settings", "prepare_tuning_data", "run_tuning", "tuned_field"]
 
-SPLIT_RULE = ("harness.prepare.stratified_split over the prepared train split: round(fraction x size) of every "
+SPLIT_RULE = ("harness.core.splits.stratified_split over the prepared train split: round(fraction x size) of every "
               "stratum (class, or rating quintile for regression) held out by numpy default_rng(seed)")
 
 
@@ -59,9 +59,11 @@ def prepare_tuning_data(prepared: str | Path, out_dir: str | Path, *, fraction: 
     """
     from datasets import DatasetDict
 
-    from harness.prepare import _label_stats, load_prepared, stratified_split
+    from harness.prepare import label_stats, load_prepared
+    from harness.core.splits import stratified_split
     from harness.suites import get_suite
-    from harness.suites.base import DataError, no_datasets_bars
+    from harness.core.errors import DataError
+    from harness.core.sources import no_datasets_bars
 
     prepared = Path(prepared)
     dd, meta = load_prepared(prepared)
@@ -80,7 +82,7 @@ def prepare_tuning_data(prepared: str | Path, out_dir: str | Path, *, fraction: 
         **meta,
         "n_train": len(out["train"]),
         "n_eval": len(out["validation"]),
-        "label_distribution": {split: _label_stats(spec, v, names) for split, v in y.items()},
+        "label_distribution": {split: label_stats(spec, v, names) for split, v in y.items()},
         "baseline": suite.baseline(spec, out),
         "tuning_split": {
             "from": str(prepared),

@@ -11,8 +11,8 @@ import pytest
 from test_models import DEAD_ENDPOINT, cut_network
 
 from harness import sources
-from harness.atomic import atomic_dir, atomic_path, write_json
-from harness.evaluate import baseline_metric
+from harness.core.atomic import atomic_dir, atomic_path, write_json
+from harness.core.metrics import baseline_metric
 from harness.models import minilm_path
 from harness.prepare import load_prepared
 from harness.prepare import prepare as prepare_task

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evaluate import METRIC_NAMES, baseline_metric, baseline_summary, compute_metric, predictions_from_logits
+from harness.core.metrics import METRIC_NAMES, baseline_metric, baseline_summary, compute_metric, predictions_from_logits
 
 
 def test_accuracy_by_hand():

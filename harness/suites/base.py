@@ -14,17 +14,16 @@ a :class:`Suite` subclass, registered in :mod:`harness.suites`.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-__all__ = ["DataError", "Suite", "TaskSpec"]
+from harness.core.errors import DataError, first_line
+from harness.core.metrics import baseline_summary, compute_metric, predictions_from_logits
+from harness.core.splits import quantile_bins
 
-
-class DataError(ValueError):
-    """Task data is missing, unreadable or inconsistent; the message names the cause and the fix."""
+__all__ = ["DataError", "Suite", "TaskSpec", "data_size", "first_line"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +36,7 @@ class TaskSpec:
 
     name: str
     num_labels: int  # 1 = regression
-    metric: str  # a key of harness.evaluate.METRIC_NAMES
+    metric: str  # a key of harness.core.metrics.METRIC_NAMES
     description: str
     build: Callable[[int], tuple[Any, dict]] | None = field(default=None, compare=False, repr=False)
 
@@ -46,24 +45,10 @@ class TaskSpec:
         return self.num_labels == 1
 
 
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``: what a one-line error quotes of an exception."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
-@contextlib.contextmanager
-def no_datasets_bars():
-    """Progress bars would flood Snakemake logs with one bar per map/save call."""
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
+def data_size(cfg: dict, key: str, task: str) -> int | None:
+    """``data.max_train`` / ``data.max_eval`` for ``task``: one number for all tasks or one per task."""
+    value = cfg["data"].get(key)
+    return value.get(task) if isinstance(value, dict) else value
 
 
 class Suite:
@@ -104,8 +89,6 @@ class Suite:
 
     def strata(self, spec: TaskSpec, labels: np.ndarray) -> np.ndarray | None:
         """Stratum per raw example for subsampling (None: uniform): classes, or rating quintiles."""
-        from harness.prepare import quantile_bins
-
         return quantile_bins(labels) if spec.is_regression else labels.astype(np.int64)
 
     def preprocess(self, spec: TaskSpec, raw: Any, cfg: dict, backbone_path: str) -> tuple[Any, dict]:
@@ -114,8 +97,6 @@ class Suite:
 
     def baseline(self, spec: TaskSpec, prepared: Any) -> dict | None:
         """The no-training predictor scored on validation (majority class / constant train mean)."""
-        from harness.evaluate import baseline_summary
-
         return baseline_summary(spec.metric, np.asarray(prepared["train"]["labels"]),
                                 np.asarray(prepared["validation"]["labels"]))
 
@@ -138,9 +119,7 @@ class Suite:
     def evaluate(self, model, loader, spec: TaskSpec, device) -> tuple[float, dict[str, np.ndarray]]:
         """(metric, arrays to save) on the validation loader; :meth:`score` recomputes the metric
         from the arrays."""
-        import torch
-
-        from harness.evaluate import predictions_from_logits
+        import torch  # lazy: the prep and eval stages use suites without loading torch
 
         model.eval()
         preds, labels = [], []
@@ -155,6 +134,4 @@ class Suite:
         return self.score(spec, saved), saved
 
     def score(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> float:
-        from harness.evaluate import compute_metric
-
         return compute_metric(spec.metric, saved["predictions"], saved["labels"])

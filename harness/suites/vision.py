@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.sources import load_hub_dataset
-from harness.suites.base import DataError, Suite, TaskSpec, first_line
+from harness.core.sources import load_hub_dataset
+from harness.core.splits import stratified_split
+from harness.suites.base import DataError, Suite, TaskSpec, data_size, first_line
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,6 @@ def make_splits(dd, spec: ImageTask, seed: int, where: str):
     """(DatasetDict train/validation, split recipe) from the dataset's own splits; see the module doc."""
     from datasets import DatasetDict
 
-    from harness.prepare import stratified_split
-
     need = [spec.train_split] + ([spec.eval_split] if spec.eval_split else [])
     missing = [s for s in need if s not in dd]
     if missing:
@@ -201,7 +200,7 @@ def make_splits(dd, spec: ImageTask, seed: int, where: str):
         rest, test = stratified_split(y, spec.eval_fraction, seed)
         evaluation, train, y = train.select(test.tolist()), train.select(rest.tolist()), y[rest]
         rule["validation"] = (f"round({spec.eval_fraction} * n) per class of the dataset's only split "
-                              f"{spec.train_split!r}, harness.prepare.stratified_split(seed); FourierFT draws its "
+                              f"{spec.train_split!r}, harness.core.splits.stratified_split(seed); FourierFT draws its "
                               f"{spec.eval_fraction:.0%} test split without a seed")
     if spec.heldout_split:
         rule["train"] = (f"the dataset's {spec.train_split!r} split; its {spec.heldout_split!r} split (FourierFT's "
@@ -210,7 +209,7 @@ def make_splits(dd, spec: ImageTask, seed: int, where: str):
         keep, held = stratified_split(y, HELD_OUT_FRACTION, seed + 1)
         train = train.select(keep.tolist())
         rule["train"] = (f"{spec.train_split!r} less round({HELD_OUT_FRACTION} * n) per class held out "
-                         f"(harness.prepare.stratified_split(seed + 1), {held.size} examples, not used): FourierFT trains on "
+                         f"(harness.core.splits.stratified_split(seed + 1), {held.size} examples, not used): FourierFT trains on "
                          f"the same share but holds it out without a seed, so its split differs from run to run")
     rule["selection"] = ("the shared loop selects the best epoch on 'validation' (= the test split here) and reports it; "
                          "FourierFT selects on its held-out validation split and reports test")
@@ -377,8 +376,6 @@ class VisionSuite(Suite):
 
     # ---------------------------------------------------------------- prep
     def prep_id(self, cfg: dict, task: str) -> str:
-        from harness.prepare import data_size
-
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         return f"{cfg['backbone']['name']}-S{cfg['data']['image_size']}-{sizes[0]}-{sizes[1]}"
 

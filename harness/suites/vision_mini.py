@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.prepare import VALIDATION_FRACTION, stratified_split
-from harness.sources import file_record, package_dir, sha256
+from harness.core.splits import VALIDATION_FRACTION, stratified_split
+from harness.core.sources import file_record, package_dir, sha256
 from harness.suites.base import DataError, first_line
 from harness.suites.vision import ImageTask
 
@@ -214,7 +214,7 @@ def _build_digits(seed: int):
         "seed": seed,
         "rule": (f"the {len(y)} 8x8 images of load_digits() (read from its file), ink 0..16 scaled to 0..255 and repeated "
                  f"into 3 channels; validation = round({VALIDATION_FRACTION} * n) per class, "
-                 "harness.prepare.stratified_split (numpy default_rng(seed).permutation per class); idx = row in the file"),
+                 "harness.core.splits.stratified_split (numpy default_rng(seed).permutation per class); idx = row in the file"),
     }
     return DatasetDict({"train": make(train), "validation": make(val)}), recipe
 
@@ -412,7 +412,7 @@ def convert_dinov2(out_dir: Path) -> None:
     import torch
     from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
 
-    from harness.atomic import atomic_dir
+    from harness.core.atomic import atomic_dir
     from harness.models import quiet_transformers
 
     if not facts["gelu"] or facts["num_attention_heads"] is None:

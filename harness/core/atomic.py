@@ -8,6 +8,7 @@ same folder (same filesystem, so `os.replace` is atomic) and renamed only on suc
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_path", "write_json", "write_text"]
+__all__ = ["atomic_dir", "atomic_path", "write_csv", "write_json", "write_text"]
 
 
 def _umask() -> int:
@@ -119,3 +120,17 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], fields: list[str] | tuple[str, ...] | None = None) -> None:
+    """Write ``rows`` as CSV (UTF-8, a header), atomically: the one CSV writer of the project.
+
+    ``fields`` (default: every key of the rows, in first-seen order) fixes the columns.
+    """
+    if fields is None:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(fields))
+            w.writeheader()
+            w.writerows(rows)

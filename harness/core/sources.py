@@ -20,7 +20,7 @@ import urllib.request
 from functools import cache
 from pathlib import Path
 
-from harness.suites.base import DataError, first_line
+from harness.core.errors import DataError, first_line
 
 __all__ = ["file_record", "hub_offline", "hub_reachable", "load_hub_dataset", "package_dir", "sha256"]
 
@@ -117,3 +117,17 @@ def file_record(distribution: str, path: Path, relative_to: Path) -> dict:
         version = "unknown"
     return {"package": f"{distribution}=={version}", "file": str(Path(relative_to.name) / path.relative_to(relative_to)),
             "sha256": sha256(path)}
+
+
+@contextlib.contextmanager
+def no_datasets_bars():
+    """Progress bars would flood Snakemake logs with one bar per map/save call."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()

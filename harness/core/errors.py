@@ -1,0 +1,14 @@
+"""The error a data problem raises, and how a one-line message quotes an exception."""
+from __future__ import annotations
+
+__all__ = ["DataError", "first_line"]
+
+
+class DataError(ValueError):
+    """Task data is missing, unreadable or inconsistent; the message names the cause and the fix."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: what a one-line error quotes of an exception."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
