@@ -26,7 +26,6 @@ records the scale it was produced at, so a mini table is never mistaken for a pa
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import math

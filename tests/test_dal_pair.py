@@ -1,7 +1,7 @@
 """dal_pair, the mini pair task: real ratings, no word shared across splits, labels follow the ratings."""
 import numpy as np
 
-from harness.suites.text_mini import BUILDERS, _dal_words
+from harness.suites.glue.mini import BUILDERS, _dal_words
 
 
 def load_raw(name, seed):

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from test_models import DEAD_ENDPOINT, cut_network
 
-from harness import sources
+from harness.core import sources
 from harness.core.atomic import atomic_dir, atomic_path, write_json
 from harness.core.metrics import baseline_metric
 from harness.models import minilm_path
 from harness.prepare import load_prepared
 from harness.prepare import prepare as prepare_task
-from harness.suites import DataError, get_suite, text_mini
+from harness.suites import DataError, get_suite
+from harness.suites.glue import mini as text_mini
 
 GLUE = get_suite("glue")
 

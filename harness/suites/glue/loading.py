@@ -1,67 +1,19 @@
-"""The ``glue`` suite: text classification with a sequence-classification model (FoRA Table 1,
-LFMA Tables 2-3, FAA), on GLUE from the hub or a local folder, and on the mini text tasks
-(:mod:`harness.suites.text_mini`) at the mini scale.
-
-Preprocessing tokenizes once (truncated to ``data.max_length``, not padded: the collator pads per
-batch); the model is ``AutoModelForSequenceClassification`` (``num_labels=1``: regression, MSE);
-scores are the papers' GLUE metrics (accuracy, MCC for CoLA, PCC for STS-B).
-"""
+"""Loading GLUE: from the hub (cache first) or from a local folder (``data.data_dir``): a
+``DatasetDict.save_to_disk`` folder or train/validation files."""
 from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from harness.core.errors import DataError, first_line
 from harness.core.sources import load_hub_dataset, sha256
-from harness.suites.base import DataError, Suite, TaskSpec, data_size, first_line
+from harness.suites.glue.tasks import TextTask
 
-GLUE_HUB_ID = "nyu-mll/glue"
+__all__ = ["load_glue_dir", "load_glue_hub"]
+
 FILE_EXTS = ("parquet", "jsonl", "json", "csv", "tsv")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TextTask(TaskSpec):
-    """A text-classification task: which columns feed the tokenizer (one, or two for pairs)."""
-
-    text_keys: tuple[str, ...]
-    label_key: str = "label"
-    hub_id: str | None = None
-    hub_config: str | None = None
-    train_split: str = "train"
-    eval_split: str = "validation"
-
-    @property
-    def is_pair(self) -> bool:
-        return len(self.text_keys) == 2
-
-
-def _glue(name: str, text_keys: tuple[str, ...], num_labels: int, metric: str, description: str,
-          eval_split: str = "validation") -> TextTask:
-    return TextTask(name=name, num_labels=num_labels, metric=metric, description=description, text_keys=text_keys,
-                    hub_id=GLUE_HUB_ID, hub_config=name, eval_split=eval_split)
-
-
-# Metrics as FoRA Table 1 / LFMA Table 2 report GLUE: accuracy, except CoLA (MCC) and STS-B (PCC).
-GLUE_TASKS: dict[str, TextTask] = {
-    t.name: t
-    for t in [
-        _glue("sst2", ("sentence",), 2, "accuracy", "SST-2: movie-review sentence sentiment"),
-        _glue("mrpc", ("sentence1", "sentence2"), 2, "accuracy", "MRPC: are two news sentences paraphrases"),
-        _glue("cola", ("sentence",), 2, "matthews", "CoLA: is the sentence grammatical"),
-        _glue("qnli", ("question", "sentence"), 2, "accuracy", "QNLI: does the sentence answer the question"),
-        _glue("rte", ("sentence1", "sentence2"), 2, "accuracy", "RTE: does sentence 1 entail sentence 2"),
-        _glue("stsb", ("sentence1", "sentence2"), 1, "pearson", "STS-B: semantic similarity 0-5"),
-        _glue("mnli", ("premise", "hypothesis"), 3, "accuracy", "MNLI: entailment/neutral/contradiction (matched dev)",
-              "validation_matched"),
-        _glue("qqp", ("question1", "question2"), 2, "accuracy", "QQP: are two Quora questions duplicates"),
-        _glue("wnli", ("sentence1", "sentence2"), 2, "accuracy", "WNLI: pronoun-resolution entailment"),
-    ]
-}
 
 
 def _download_hint(spec: TextTask) -> str:
@@ -99,7 +51,7 @@ def _check_columns(columns: list[str], spec: TextTask, where: str) -> None:
         )
 
 
-def _load_glue_hub(spec: TextTask):
+def load_glue_hub(spec: TextTask):
     dd, origin = load_hub_dataset(spec.hub_id, spec.hub_config, f"GLUE {spec.name} ({spec.hub_id}, {spec.hub_config})",
                                   _download_hint(spec))
     recipe = {
@@ -176,7 +128,7 @@ def _split_file(root: Path, names: list[str], spec: TextTask) -> Path | None:
     return found[0] if found else None
 
 
-def _load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
+def load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
     """A save_to_disk folder, or train/validation files (csv, tsv, json, jsonl, parquet); data_dir/<task>/ also works."""
     from datasets import DatasetDict, load_from_disk
 
@@ -208,74 +160,3 @@ def _load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
     recipe["files"] = {"train": str(train_file.resolve()), "validation": str(eval_file.resolve())}
     recipe["sha256"] = {"train": sha256(train_file.resolve()), "validation": sha256(eval_file.resolve())}
     return DatasetDict({"train": _read_table(train_file, spec), "validation": _read_table(eval_file, spec)}), recipe
-
-
-class GlueSuite(Suite):
-    """Text classification: GLUE (hub or ``data.data_dir``) and the mini text tasks."""
-
-    name = "glue"
-
-    @property
-    def tasks(self) -> dict[str, TextTask]:
-        from harness.suites import text_mini
-
-        return {**GLUE_TASKS, **text_mini.TASKS}
-
-    def prep_id(self, cfg: dict, task: str) -> str:
-        sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
-        return f"{cfg['backbone']['name']}-L{cfg['data']['max_length']}-{sizes[0]}-{sizes[1]}"
-
-    def load_raw(self, spec: TextTask, cfg: dict, seed: int):
-        """GLUE: from ``data.data_dir`` when set (see _load_glue_dir), else the hub cache, else the
-        hub if it answers. Mini tasks are built from their package's files; ``seed`` picks their split."""
-        if spec.build is not None:
-            return spec.build(seed)
-        data_dir = cfg["data"].get("data_dir")
-        return _load_glue_dir(spec, data_dir) if data_dir else _load_glue_hub(spec)
-
-    def label_key(self, spec: TextTask) -> str:
-        return spec.label_key
-
-    def preprocess(self, spec: TextTask, raw, cfg: dict, backbone_path: str):
-        from datasets import DatasetDict, Value
-
-        max_length = cfg["data"]["max_length"]
-        tok = _tokenizer(backbone_path)
-
-        def encode(batch: dict) -> dict:
-            enc = tok(*[batch[k] for k in spec.text_keys], truncation=True, max_length=max_length)
-            out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-            out["labels"] = batch[spec.label_key]
-            return out
-
-        dd = DatasetDict({
-            split: ds.map(encode, batched=True, remove_columns=ds.column_names, keep_in_memory=True).cast_column(
-                "labels", Value("float32" if spec.is_regression else "int64"))
-            for split, ds in raw.items()
-        })
-        lengths = {split: np.array([len(x) for x in ds["input_ids"]]) for split, ds in dd.items()}
-        return dd, {
-            "text_keys": list(spec.text_keys),
-            "tokenizer": getattr(tok, "name_or_path", type(tok).__name__),
-            "max_length": max_length,
-            "tokens": {split: {"mean": float(v.mean()), "max": int(v.max()), "n_at_max_length": int((v >= max_length).sum())}
-                       for split, v in lengths.items()},
-        }
-
-    def load_model(self, spec: TextTask, cfg: dict, backbone_path: str):
-        from harness.models import load_classifier
-
-        return load_classifier(backbone_path, spec.num_labels)
-
-    def collate(self, spec: TextTask, cfg: dict, backbone_path: str, *, train: bool, generator=None):
-        from transformers import DataCollatorWithPadding
-
-        return DataCollatorWithPadding(_tokenizer(backbone_path), return_tensors="pt")
-
-
-@cache
-def _tokenizer(backbone_path: str):
-    """One tokenizer per process (every epoch's collator shares it)."""
-    from harness.models import load_tokenizer
-
-    return load_tokenizer(backbone_path)

