@@ -40,11 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORCH", "PYTORCH", "CUDA", "CUBLAS",
                        "OMP_", "MKL_", "OPENBLAS", "PYTHON", "DATASETS", "SCIPY", "SKLEARN", "KMP_", "LD_")
-PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites",
-           "harness.suites.glue.suite", "harness.suites.vision.suite", "harness.suites.instruct.suite", "datasets",
-           "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")
-WARM_MODELS = (("AutoModelForSequenceClassification", ("bert", "roberta")),
-               ("AutoModelForImageClassification", ("vit", "dinov2")), ("AutoModelForCausalLM", ("llama",)))
+PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites", "datasets",
+           "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")  # and every suite (serve)
 START_TIMEOUT = 300.0  # seconds for a new server to import everything (a loaded machine is slow)
 _MSG = struct.Struct("!I")
 _STARTED = b"S"  # the child's first byte: the job runs
@@ -206,9 +203,12 @@ def _warm_up() -> None:
     import torch
     import transformers
 
+    from harness.suites import SUITES, get_suite  # lazy: the client half of this module imports nothing heavy
+
     tiny = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=16)
-    for auto, model_types in WARM_MODELS:
-        for model_type in model_types:
+    for suite in map(get_suite, SUITES):
+        auto = suite.model_class
+        for model_type in suite.model_types:
             try:
                 config = transformers.AutoConfig.for_model(model_type, **tiny)
                 with torch.device("meta"):
@@ -220,7 +220,9 @@ def _warm_up() -> None:
 def serve(path: Path, idle: float) -> None:
     import importlib
 
-    for name in PRELOAD:
+    from harness.suites import SUITES  # lazy: the client half of this module imports nothing heavy
+
+    for name in PRELOAD + tuple(target.partition(":")[0] for target in SUITES.values()):
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - a module that fails here fails in the job, with its message

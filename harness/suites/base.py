@@ -68,6 +68,10 @@ class Suite:
 
     name: ClassVar[str]
     tasks: ClassVar[dict[str, TaskSpec]]
+    # the transformers Auto class the backbone is loaded with (the config checks build it without
+    # weights) and the model types of its backbones (the job server builds them once to warm up)
+    model_class: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]
 
     def task(self, name: str) -> TaskSpec:
         try:

@@ -24,8 +24,9 @@ class GlueSuite(Suite):
     """Text classification: GLUE (hub or ``data.data_dir``) and the mini text tasks."""
 
     name = "glue"
-
     tasks = TASKS
+    model_class = "AutoModelForSequenceClassification"
+    model_types = ("bert", "roberta")
 
     def prep_id(self, cfg: dict, task: str) -> str:
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]

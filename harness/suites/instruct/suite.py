@@ -94,11 +94,12 @@ class InstructSuite(Suite):
     """Causal-LM instruction tuning scored by generation (LLM-Adapters' protocol)."""
 
     name = "instruct"
+    model_class = "AutoModelForCausalLM"
+    model_types = ("llama",)
+    tasks = TASKS
 
     def __init__(self) -> None:
         self._prep_context: tuple[dict, str] | None = None
-
-    tasks = TASKS
 
     # ------------------------------------------------------------ prep
     def prep_id(self, cfg: dict, task: str) -> str:
@@ -203,7 +204,7 @@ class InstructSuite(Suite):
         name = (cfg.get("backbone") or {}).get("dtype", "float32")
         if name not in DTYPES:
             raise DataError(f"backbone.dtype {name!r} is not allowed; allowed: {', '.join(DTYPES)}")
-        model = load_pretrained("AutoModelForCausalLM", backbone_path, dtype=getattr(torch, name), what="causal LM")
+        model = load_pretrained(self.model_class, backbone_path, dtype=getattr(torch, name), what="causal LM")
         if (cfg.get("train") or {}).get("gradient_checkpointing"):
             # transformers 5 renames gradient_checkpointing_enable (deprecated) to activation_checkpointing_enable
             (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()

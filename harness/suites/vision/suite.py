@@ -56,8 +56,9 @@ class VisionSuite(Suite):
     """Image classification: FourierFT's ViT datasets (hub or ``data.data_dir``) and the mini image tasks."""
 
     name = "vision"
-
     tasks = TASKS
+    model_class = "AutoModelForImageClassification"
+    model_types = ("vit", "dinov2")
 
     # ---------------------------------------------------------------- prep
     def prep_id(self, cfg: dict, task: str) -> str:
