@@ -344,7 +344,7 @@ def moe_coefficients(evals: list[str], out_stem: Path, out_csv: Path, scale: str
 
 # ----------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.analysis", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness analysis", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("spectra")
     s.add_argument("--model", required=True, help="hub id, folder, or pkg:<module>/<dir>")
@@ -379,6 +379,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

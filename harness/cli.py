@@ -1,4 +1,6 @@
-"""The thin command line the Snakemake rules call: one subcommand per rule, explicit paths in and out.
+"""The one command line, ``python -m harness <subcommand>``: one subcommand per rule, explicit paths
+in and out. ``analysis``, ``report`` and ``jobserver`` hand the rest of the line to their module's
+own parser (``python -m harness analysis spectra ...``).
 
 Bad input (config, task, method, data, model path) ends in one line ``error: ...`` and exit 2.
 """
@@ -188,7 +190,8 @@ def cmd_audit(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True,
+                           description=f"also: {', '.join(DELEGATED)} (each with its own --help)")
 
     def with_config(sp):
         sp.add_argument("--config", required=True, help="a table config, e.g. config/glue_base.yaml")
@@ -266,7 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# subcommands with their own parser: name -> module whose ``main(argv)`` takes the rest of the line
+DELEGATED = {"analysis": "harness.analysis", "report": "harness.report", "jobserver": "harness.jobserver"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in DELEGATED:
+        import importlib  # lazy: a subcommand imports only its own module (the job server's client starts without torch)
+
+        return importlib.import_module(DELEGATED[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
     from adapters.registry import MethodConfigError
     from harness.config import ConfigError

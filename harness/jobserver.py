@@ -95,7 +95,7 @@ def _start_server(path: Path) -> socket.socket | None:
         if conn is not None:
             return conn
         log = open(f"{path}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "harness.jobserver", "--serve", str(path)],
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "jobserver", "--serve", str(path)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd="/", close_fds=True)
         log.close()
@@ -293,6 +293,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return client(argv)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -75,7 +75,7 @@ rule fourier_moe_fig1:
     log:
         f"logs/{SCALE}/analysis/fourier_moe_fig1.log",
     shell:
-        "{PY} -m harness.analysis spectra --model {params.a[model]} --name {params.a[name]} --tasks {params.tasks} "
+        "{PY} -m harness analysis spectra --model {params.a[model]} --name {params.a[name]} --tasks {params.tasks} "
         "--layer {params.a[layer]} --max-length {params.a[max_length]} --n-examples {params.a[n_examples]} "
         "--scale {SCALE} --figure figures/fourier_moe_fig1 --csv {output.weights} --hidden-csv {output.hidden} 2> {log}"
 
@@ -91,7 +91,7 @@ rule frame_orders_figure:
     log:
         f"logs/{SCALE}/analysis/frame_orders_learned.log",
     shell:
-        "{PY} -m harness.analysis frame-orders --evals {input} --scale {SCALE} "
+        "{PY} -m harness analysis frame-orders --evals {input} --scale {SCALE} "
         "--figure figures/frame_orders_learned --csv {output.csv} 2> {log}"
 
 
@@ -107,7 +107,7 @@ rule fourier_moe_fig5:
     log:
         f"logs/{SCALE}/analysis/fourier_moe_fig5.log",
     shell:
-        "{PY} -m harness.analysis moe-coefficients --evals {input} --scale {SCALE} "
+        "{PY} -m harness analysis moe-coefficients --evals {input} --scale {SCALE} "
         "--figure figures/fourier_moe_fig5 --csv {output.csv} 2> {log}"
 
 
@@ -133,4 +133,4 @@ rule report:
     output:
         f"reports/{SCALE}.html",
     shell:
-        "{PY} -m harness.report --tables tables --figures figures --scale {SCALE} --out {output}"
+        "{PY} -m harness report --tables tables --figures figures --scale {SCALE} --out {output}"

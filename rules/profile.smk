@@ -62,7 +62,7 @@ rule calibrate:
     log:
         "logs/{scale}/calibrate/{table}/{method}/{task}.log",
     shell:
-        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness.jobserver calibrate --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
+        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness jobserver calibrate --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
         "--task {wildcards.task} --data {input.data} --out {output} --threads {threads} 2> {log}"
 
 

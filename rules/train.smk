@@ -25,6 +25,6 @@ rule train:
     log:
         "logs/{scale}/train/{table}/{method}/{task}/seed{seed}.log",
     shell:
-        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness.jobserver train --config {params.cfg} --scale {wildcards.scale} "
+        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness jobserver train --config {params.cfg} --scale {wildcards.scale} "
         "--method {wildcards.method} --task {wildcards.task} --seed {wildcards.seed} --data {input.data} "
         "--out {params.outdir} --checkpoint {params.checkpoint} --threads {threads} --tuned {input.tuned} 2> {log}"

@@ -26,7 +26,7 @@ def env(tmp: Path, **extra) -> dict:
 
 
 def run(tmp: Path, *argv: str, cwd: Path, **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.jobserver", *argv], env=env(tmp, **extra), cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "harness", "jobserver", *argv], env=env(tmp, **extra), cwd=cwd,
                           capture_output=True, text=True, timeout=900)
 
 
@@ -73,7 +73,7 @@ def test_killing_the_client_kills_its_job(prepared):
     work = tmp / "killed"
     work.mkdir()
     log = open(work / "job.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "harness.jobserver", *train_args(cfg, tmp / "data", "out", seed=2)],
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "jobserver", *train_args(cfg, tmp / "data", "out", seed=2)],
                             env=env(sock), cwd=work, stdout=log, stderr=log, start_new_session=True)
 
     def in_work() -> list[int]:
