@@ -31,8 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.core.atomic import write_csv, write_json
+from adapters.io import load_tensors
+from adapters.moe import FRAMEConfig
+from harness.config import resolve_local_path
+from harness.core.atomic import atomic_path, write_csv, write_json
+from harness.core.errors import DataError
 from harness.core.provenance import git_commit, provenance
+from harness.core.sources import no_datasets_bars
+from harness.models import ModelError, load_pretrained, load_tokenizer, resolve_pretrained
+from harness.suites import get_suite
 
 LAYER_RE = re.compile(r"\.(?:layer|layers|h|blocks?)\.(\d+)\.")
 MODULE_RE = re.compile(r"\.([A-Za-z_0-9]+)\.(?:orders|coefficients)$")
@@ -78,12 +85,10 @@ def layer_weight_psd(model) -> dict[int, np.ndarray]:
 def task_examples(task: str, backbone: str, max_length: int, n_examples: int, data_dir: str | None = None) -> dict:
     """Tokenized validation examples of a text task (GLUE from the hub or ``data_dir``; mini tasks
     from their packages), the first ``n_examples`` of the split the harness evaluates on."""
-    from harness.suites import get_suite
 
     suite = get_suite("glue")
     spec = suite.task(task)
     cfg = {"data": {"max_length": max_length, "data_dir": data_dir}}
-    from harness.core.sources import no_datasets_bars
 
     with no_datasets_bars():
         raw, _ = suite.load_raw(spec, cfg, seed=0)
@@ -129,7 +134,6 @@ def _write_meta(csv_path: Path, scale: str, what: str, **facts) -> None:
 def _save(fig, stem: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from harness.core.atomic import atomic_path
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
@@ -174,8 +178,6 @@ def draw_spectra(weights: dict[int, np.ndarray], freqs_w: np.ndarray, hidden: di
 def spectra(model_name: str, tasks: list[str], layer: int, max_length: int, n_examples: int, out_stem: Path,
             out_weights: Path, out_hidden: Path, scale: str, data_dir: str | None = None, name: str | None = None) -> None:
     """FourierMoE Fig. 1: weight PSD per layer and hidden-state spectra per task (module docstring)."""
-    from harness.config import resolve_local_path
-    from harness.models import load_pretrained, load_tokenizer, resolve_pretrained
 
     path = resolve_local_path(model_name) if model_name.startswith("pkg:") else resolve_pretrained(model_name)
     model = load_pretrained("AutoModel", path)
@@ -220,7 +222,6 @@ def _where(name: str) -> tuple[int, str]:
 
 def read_orders(path: Path) -> list[dict]:
     """Rows (layer, module, expert, order) of a saved FRAME adapter (tensors named ``*.orders``)."""
-    from adapters.io import load_tensors
 
     rows = []
     for name, t in sorted(load_tensors(path).items()):
@@ -260,7 +261,6 @@ def draw_orders(rows: list[dict], title: str):
 def frame_orders(evals: list[str], out_stem: Path, out_csv: Path, scale: str, initial: list[float] | None = None) -> None:
     """FRAME (002): the learned order per expert and layer of every finished job, as a CSV
     (task, seed, layer, module, expert, order, change from the initial order) and heat maps per task."""
-    from adapters.moe import FRAMEConfig
 
     rows = []
     files = _adapter_files(evals)
@@ -282,7 +282,6 @@ def frame_orders(evals: list[str], out_stem: Path, out_csv: Path, scale: str, in
 def read_coefficients(path: Path) -> dict[tuple[int, str], np.ndarray]:
     """(layer, module) -> coefficients (Z, n) of a saved FourierMoE adapter: complex, or real for
     ``coefficients='real'`` (then |c| is the amplitude and the ``mean_imag`` column is 0)."""
-    from adapters.io import load_tensors
 
     out = {}
     for name, t in sorted(load_tensors(path).items()):
@@ -363,8 +362,6 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--scale", default="paper")
     s.add_argument("--hidden-csv", required=True)
     args = p.parse_args(argv)
-    from harness.models import ModelError
-    from harness.suites import DataError
 
     try:
         if args.cmd == "spectra":

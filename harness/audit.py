@@ -35,6 +35,9 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from adapters import MethodConfigError, apply_method, available_methods
+from harness.core.atomic import write_csv
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCH_DIR = ROOT / "config" / "architectures"
 PAPER_VALUES = Path("config/paper_values/params.csv")
@@ -187,8 +190,6 @@ def _apply(row: ParamRow, hparams: dict | None = None):
     that costs seconds for a 7B model), then, if that fails (e.g. a CPU ``torch.Generator`` used
     with the default device), as a plain call (our methods build their tensors on the CPU and
     move them to the base weight's device)."""
-    from adapters import apply_method
-
     hparams = row.hparams if hparams is None else hparams
     errors = []
     for under_meta in (True, False):
@@ -204,8 +205,6 @@ def _apply(row: ParamRow, hparams: dict | None = None):
                                        head_modules=head_modules_of(spec), seed=0)
             return adapted, n_targets
         except Exception as e:  # noqa: BLE001 - reported in the row
-            from adapters import MethodConfigError
-
             if isinstance(e, MethodConfigError):
                 raise
             errors.append(f"{type(e).__name__}: {e}")
@@ -280,9 +279,6 @@ def audit(
     """Audit every row of ``paper_values`` (or those ``select`` keeps); write ``out_csv``
     atomically and return the rows written. ``jobs > 1`` audits rows in that many worker
     processes (results and progress lines stay in the CSV's order)."""
-    from adapters import available_methods
-    from harness.core.atomic import write_csv
-
     available = set(available_methods())
     rows = [r for r in read_paper_values(paper_values) if select is None or select(r)]
     results = []

@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 
 from harness.core.atomic import atomic_dir
+from harness.models import ModelError
 
 # converter name -> "module:function(out_dir: Path) -> None"
 CONVERTERS = {
@@ -22,8 +23,6 @@ CONVERTERS = {
 
 def convert(name: str, out_dir: str | Path) -> None:
     """Run converter ``name`` into ``out_dir``; the folder appears only when it is complete."""
-    from harness.models import ModelError
-
     if name not in CONVERTERS:
         raise ModelError(f"unknown backbone converter {name!r} (config key `backbone.convert`); allowed: {', '.join(CONVERTERS)}")
     module, _, fn = CONVERTERS[name].partition(":")

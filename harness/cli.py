@@ -12,13 +12,13 @@ from pathlib import Path
 
 
 def _table_cfg(args):
-    from harness.config import load_table
+    from harness.config import load_table  # lazy: a subcommand imports only its own stage
 
     return load_table(args.config, args.scale)
 
 
 def cmd_validate(args) -> None:
-    from harness.config import validate_tuning
+    from harness.config import validate_tuning  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     validate_tuning(cfg, args.config)
@@ -27,8 +27,8 @@ def cmd_validate(args) -> None:
 
 
 def cmd_prep(args) -> None:
-    from harness.config import backbone_path
-    from harness.prepare import prepare
+    from harness.config import backbone_path  # lazy: a subcommand imports only its own stage
+    from harness.prepare import prepare  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     meta = prepare(cfg, args.task, Path(args.out), backbone_path(cfg), seed=0)
@@ -36,15 +36,15 @@ def cmd_prep(args) -> None:
 
 
 def cmd_backbone(args) -> None:
-    from harness.backbones import convert
+    from harness.backbones import convert  # lazy: a subcommand imports only its own stage
 
     convert(args.converter, Path(args.out))
     print(f"[backbone] {args.converter} -> {args.out}")
 
 
 def cmd_train(args) -> None:
-    from harness.config import tuned_job_settings
-    from harness.train import TrainingDiverged, train, write_failure
+    from harness.config import tuned_job_settings  # lazy: a subcommand imports only its own stage
+    from harness.train import TrainingDiverged, train, write_failure  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     tuned, record = _tuned_record(args)
@@ -58,8 +58,8 @@ def cmd_train(args) -> None:
     if record is not None:  # the table says which cells ran tuned values, and with what budget
         import json
 
-        from harness.core.atomic import write_json
-        from harness.tune import tuned_field
+        from harness.core.atomic import write_json  # lazy: a subcommand imports only its own stage
+        from harness.tune import tuned_field  # lazy: a subcommand imports only its own stage
 
         for name in ("train.json", "eval.json"):  # eval.json: when the train step scores its own run
             if (out / name).is_file():
@@ -73,7 +73,7 @@ def _tuned_record(args):
     method is not tuned)."""
     import json
 
-    from harness.config import ConfigError
+    from harness.config import ConfigError  # lazy: a subcommand imports only its own stage
 
     if not args.tuned:
         return None, None
@@ -91,7 +91,7 @@ def _job_kwargs(args) -> dict:
 
 
 def cmd_prep_tune(args) -> None:
-    from harness.tune import prepare_tuning_data
+    from harness.tune import prepare_tuning_data  # lazy: a subcommand imports only its own stage
 
     meta = prepare_tuning_data(args.data, args.out, fraction=args.fraction, seed=args.seed)
     print(f"[prep-tune] {meta['task']}: train' {meta['n_train']} / validation' {meta['n_eval']} "
@@ -99,7 +99,7 @@ def cmd_prep_tune(args) -> None:
 
 
 def cmd_tune(args) -> None:
-    from harness.tune import TuningFailed, run_tuning
+    from harness.tune import TuningFailed, run_tuning  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     try:
@@ -113,9 +113,9 @@ def cmd_tune(args) -> None:
 
 
 def cmd_calibrate(args) -> None:
-    from harness.core.atomic import write_json
-    from harness.config import job_settings
-    from harness.estimate import calibrate
+    from harness.core.atomic import write_json  # lazy: a subcommand imports only its own stage
+    from harness.config import job_settings  # lazy: a subcommand imports only its own stage
+    from harness.estimate import calibrate  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     s = job_settings(cfg, args.method, args.task, cfg["seeds"][0])
@@ -125,9 +125,9 @@ def cmd_calibrate(args) -> None:
 def cmd_estimate(args) -> None:
     import os
 
-    from harness.core.atomic import write_json, write_text
-    from harness.estimate import estimate, parallel_slots
-    from harness.tables import load_jsons
+    from harness.core.atomic import write_json, write_text  # lazy: a subcommand imports only its own stage
+    from harness.estimate import estimate, parallel_slots  # lazy: a subcommand imports only its own stage
+    from harness.tables import load_jsons  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     gpus = (cfg.get("resources", {}).get("train") or {}).get("gpus", 0)
@@ -140,15 +140,15 @@ def cmd_estimate(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from harness.evaluate import evaluate_job
+    from harness.evaluate import evaluate_job  # lazy: a subcommand imports only its own stage
 
     rec = evaluate_job(Path(args.train_json), Path(args.out))
     print(f"[eval] {rec['variant']}/{rec['task']}/seed{rec['seed']}: {rec['status']} {rec.get('metric', '')}")
 
 
 def cmd_profile(args) -> None:
-    from harness.profiler import efficiency_rows, write_efficiency
-    from harness.tables import load_runs
+    from harness.profiler import efficiency_rows, write_efficiency  # lazy: a subcommand imports only its own stage
+    from harness.tables import load_runs  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     ref = next((v for v, m in cfg["methods"].items() if m["method"] == "lora"), None)
@@ -158,9 +158,9 @@ def cmd_profile(args) -> None:
 def cmd_table(args) -> None:
     import json
 
-    from harness.config import table_axes
-    from harness.figures import plot_sweep, plot_table
-    from harness.tables import build_table, load_runs, write_table
+    from harness.config import table_axes  # lazy: a subcommand imports only its own stage
+    from harness.figures import plot_sweep, plot_table  # lazy: a subcommand imports only its own stage
+    from harness.tables import build_table, load_runs, write_table  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     metas = {m["task"]: m for m in (json.loads(Path(p).read_text()) for p in args.data_meta)}
@@ -183,7 +183,7 @@ def cmd_table(args) -> None:
 
 
 def cmd_audit(args) -> None:
-    from harness.audit import audit
+    from harness.audit import audit  # lazy: a subcommand imports only its own stage
 
     audit(Path(args.out))
 
@@ -280,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return importlib.import_module(DELEGATED[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
-    from adapters.registry import MethodConfigError
-    from harness.config import ConfigError
-    from harness.suites import DataError
-    from harness.models import ModelError
+    from adapters.registry import MethodConfigError  # lazy: adapters imports torch; --help and the job server's client start without it
+    from harness.config import ConfigError  # lazy: a subcommand imports only its own stage
+    from harness.suites import DataError  # lazy: a subcommand imports only its own stage
+    from harness.models import ModelError  # lazy: a subcommand imports only its own stage
 
     try:
         args.fn(args)

@@ -173,7 +173,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
 
         threading.Thread(target=watchdog, daemon=True).start()
         sys.argv = ["harness", *request["argv"]]
-        from harness.cli import main
+        from harness.cli import main  # lazy: the client half of this module imports nothing of the harness
 
         try:
             code = main(request["argv"])

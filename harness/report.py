@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from harness.core.atomic import atomic_path
+
 ANALYSIS_NUMERIC_ROWS = 40  # analysis CSVs (spectra, orders) can be long: show their head, link the file
 
 CSS = """
@@ -183,8 +185,6 @@ def table_section(csv_path: Path, figures: Path, root: Path, shown: set | None =
 def build_report(tables: Path, figures: Path, out: Path, root: Path | None = None, scale: str | None = None) -> Path:
     """Write ``out``: every table in ``tables`` (not efficiency_*, not the audit) with its figure,
     efficiency table and provenance; the parameter audit; the remaining figures."""
-    from harness.core.atomic import atomic_path
-
     tables, figures, root = Path(tables), Path(figures), Path(root or Path.cwd())
     csvs = sorted(p for p in tables.glob("*.csv") if not p.name.startswith("efficiency_") and p.name != "params_audit.csv")
     sections, used = [], set()

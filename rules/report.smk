@@ -1,19 +1,25 @@
-rule table:
-    """The paper table: aggregate over seeds, next to the paper's values, with its scale; and its figure."""
+"""The report (one HTML file of every table and figure) and the parameter audit it includes."""
+
+rule audit:
+    """Every paper table's parameter column recomputed on weightless backbones (no training, ~40 s)."""
     input:
-        evals=lambda w: table_jobs(w.table, "eval.json"),
-        data=lambda w: [data_dir(w.table, t) for t in TABLES[w.table]["tasks"]],
-        efficiency="tables/efficiency_{table}.csv",  # asking for a table also gives its efficiency table
+        f"{workflow.basedir}/config/paper_values/params.csv",
     output:
-        csv="tables/{table}.csv",
-        meta="tables/{table}.meta.json",
-        png="figures/{table}.png",
-        pdf="figures/{table}.pdf",
-    params:
-        cfg=lambda w: TABLES[w.table]["_path"],
-        metas=lambda w, input: [f"{d}/meta.json" for d in input.data],
-        figure=lambda w, output: output.png[: -len(".png")],
-        runs=lambda w: labelled_runs(w.table, "eval.json"),
+        "tables/params_audit.csv",
+    log:
+        "logs/audit.log",
     shell:
-        "{PY} -m harness table --config {params.cfg} --scale {SCALE} --out {output.csv} "
-        "--figure {params.figure} --data-meta {params.metas} --evals {params.runs}"
+        "{PY} -m harness audit --out {output} > {log} 2>&1"
+
+
+rule report:
+    """One self-contained HTML file: every table in tables/ (ours next to the paper's, the scale),
+    every figure, the parameter audit, the efficiency tables and each number's provenance.
+    It reads whatever tables/ holds when it runs: `--forcerun report` after other tables changed."""
+    input:
+        figure_targets(),
+        "tables/params_audit.csv",
+    output:
+        f"reports/{SCALE}.html",
+    shell:
+        "{PY} -m harness report --tables tables --figures figures --scale {SCALE} --out {output}"

@@ -38,5 +38,5 @@ __all__ = [
     "TUNE_SWITCH_VALUES", "TUNING_DEFAULTS", "ConfigError", "JobSettings", "apply_tuned", "backbone_path",
     "check_target_modules", "expand_sweeps", "job_settings", "load_table", "resolve_local_path", "resolve_space",
     "run_key", "sweep_value_name", "table_axes", "table_configs", "tune_spec", "tune_switch", "tuned_job_settings",
-    "tuning_settings", "validate_schema", "validate_semantics",
+    "tuning_settings", "validate_schema", "validate_semantics", "validate_tuning",
 ]
