@@ -27,12 +27,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 from harness.backbones import convert
 from harness.models import load_pretrained, load_tokenizer
