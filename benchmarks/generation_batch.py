@@ -41,8 +41,10 @@ if str(ROOT) not in sys.path:
 
 from harness.backbones import convert
 from harness.models import load_pretrained, load_tokenizer
-from harness.suites.instruct import answer_correct, eval_prompt, extracted, generate_with_lm_eval
-from harness.suites.instruct_mini import COMMONSENSE_FILES, asdiv_items, commonsense_items
+from harness.suites.instruct.scoring import answer_correct, extracted
+from harness.suites.instruct.prompts import eval_prompt
+from harness.suites.instruct.lm_eval_bridge import generate_with_lm_eval
+from harness.suites.instruct.mini import COMMONSENSE_FILES, asdiv_items, commonsense_items
 
 BATCHES = (1, 4, 8, 16)
 DECODINGS = {"greedy": 1, "4-beam": 4}

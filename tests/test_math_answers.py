@@ -13,8 +13,8 @@ import pytest
 from lm_eval.tasks.minerva_math import utils as minerva_math
 
 import math_verify.grader
-from harness.suites.instruct import math_correct
-from harness.suites.math_answers import final_answer, math_equivalent, math_strict
+from harness.suites.instruct.scoring import math_correct
+from harness.suites.instruct.math_answers import final_answer, math_equivalent, math_strict
 
 FA = "The final answer is: "
 
@@ -146,7 +146,7 @@ def test_math_verify_timeout_counts_wrong(monkeypatch):
     item counts wrong, and no alarm is left pending."""
     response, label = said("\\frac{1}{3}"), "0.333333"  # equal for math-verify only (numeric 1/3)
     assert math_equivalent(response, label)
-    monkeypatch.setattr("harness.suites.math_answers.TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("harness.suites.instruct.math_answers.TIMEOUT_SECONDS", 1)
     monkeypatch.setattr(math_verify.grader, "sympy_expr_eq", lambda *a, **k: time.sleep(30))
     previous = signal.getsignal(signal.SIGALRM)
     start = time.monotonic()
