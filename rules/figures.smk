@@ -42,7 +42,7 @@ FRAME_JOBS = sorted({
 
 
 def figure_targets():
-    out = [f"figures/{t}.png" for t in FIGURE_TABLES] + ["figures/fourier_moe_fig1.png"]
+    out = [f"figures/{t}{k}.png" for t in FIGURE_TABLES for k in ("", "_tradeoff")] + ["figures/fourier_moe_fig1.png"]
     if FRAME_JOBS:
         out.append("figures/frame_orders_learned.png")
     if MOE_TABLE in TABLES and MOE_VARIANT in TABLES[MOE_TABLE]["methods"]:
@@ -50,13 +50,25 @@ def figure_targets():
     return out
 
 
-localrules: figures, report
+localrules: figures, report, tradeoff
 
 
 rule figures:
     """Every figure of docs/figures.md at the current scale."""
     input:
         figure_targets(),
+
+
+rule tradeoff:
+    """A table's score against its trainable parameters, the Pareto front, marker area by peak memory."""
+    input:
+        table="tables/{table}.csv",
+        efficiency="tables/efficiency_{table}.csv",
+    output:
+        png="figures/{table}_tradeoff.png",
+        pdf="figures/{table}_tradeoff.pdf",
+    shell:
+        "{PY} -m harness.figures tradeoff --table {input.table} --efficiency {input.efficiency} --out figures/{wildcards.table}_tradeoff"
 
 
 rule fourier_moe_fig1:
