@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness.config import ConfigError, load_table, run_key, table_configs
+from harness.tracking import tracking_mode
 from harness.suites import get_suite
 
 SCALE = config.get("scale", "paper")
@@ -36,6 +37,8 @@ if SCALE == "mini":  # the mini scale never touches the hub
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "tracking" in config:  # --config tracking=mlflow|off: every job's records to MLflow or not (harness/tracking.py)
+    os.environ["FPB_TRACKING"] = tracking_mode(config["tracking"], "--config tracking")
 # jobs import the harness from this checkout whatever the work directory (--directory, SLURM)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 

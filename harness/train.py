@@ -48,6 +48,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from adapters import apply_method  # noqa: E402
 from harness.atomic import atomic_path, write_json  # noqa: E402
+from harness.tracking import track_job  # noqa: E402
 from harness.config import JobSettings, backbone_path  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
@@ -616,6 +617,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
     write_json(out_dir / "profile.json", profile)
     write_json(out_dir / "train.json", result)
     _write_eval(out_dir)
+    track_job(cfg, out_dir)  # MLflow, when `tracking: mlflow` is on (harness/tracking.py); off by default
     checkpoint.unlink(missing_ok=True)  # done: the adapter, predictions and metrics stay
     return result
 
