@@ -30,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
 from harness.atomic import atomic_path  # noqa: E402
 
@@ -234,10 +235,14 @@ def draw_tradeoff(rows: list[dict], tasks: list[str], title: str, axes: Sequence
         for i, (p, s) in enumerate(zip(points, sizes)):
             ax.scatter([p["x"]], [p["y"]], s=s, color=colours(i % colours.N), alpha=0.75, edgecolor="black",
                        lw=0.5, label=p["label"], zorder=3)
-            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(5, 4), textcoords="offset points", fontsize=6)
+            ax.annotate(f"{p['label']}, {EngFormatter(sep='')(p['x'])}", (p["x"], p["y"]), xytext=(5, 4),
+                        textcoords="offset points", fontsize=6)
         front = pareto_front([(p["x"], p["y"]) for p in points])
         ax.step(*zip(*front), where="post", color="black", ls="--", lw=1, label="Pareto front", zorder=2)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10k, 1M: the counts are on the points
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.15)
     baseline = next((r for r in rows if r["method"] == "baseline"), {})
     b = _num(baseline.get(score_col)) if score_col != "avg" else None
     if b is None and score_col == "avg":
