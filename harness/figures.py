@@ -38,7 +38,7 @@ OURS, PARTIAL, INCOMPLETE_COLOUR, FAILED_COLOUR = "#4C72B0", "#C9D3E6", "#DD8452
 # the y-axis label of a task's metric (harness.evaluate scores every metric on a 0-100 scale)
 METRIC_LABELS = {"accuracy": "accuracy (%)", "matthews": "MCC (x100)", "pearson": "Pearson r (x100)"}
 MIN_WIDTH_IN = 5.0  # a one-panel figure is at least this wide, so its legend and title have room
-TITLE_CHARS_PER_INCH = 9  # ~ characters of the 12 pt title per inch: where its lines wrap
+TITLE_CHARS_PER_INCH = 11  # ~ characters of the 11 pt title per inch: where its lines wrap
 
 
 def metric_label(metric: str | None) -> str:
@@ -235,7 +235,7 @@ def draw_tradeoff(rows: list[dict], tasks: list[str], title: str, axes: Sequence
         for i, (p, s) in enumerate(zip(points, sizes)):
             ax.scatter([p["x"]], [p["y"]], s=s, color=colours(i % colours.N), alpha=0.75, edgecolor="black",
                        lw=0.5, label=p["label"], zorder=3)
-            ax.annotate(f"{p['label']}, {EngFormatter(sep='')(p['x'])}", (p["x"], p["y"]), xytext=(5, 4),
+            ax.annotate(f"{p['label']}, {EngFormatter(sep='', places=1)(p['x'])}", (p["x"], p["y"]), xytext=(5, 4),
                         textcoords="offset points", fontsize=6)
         front = pareto_front([(p["x"], p["y"]) for p in points])
         ax.step(*zip(*front), where="post", color="black", ls="--", lw=1, label="Pareto front", zorder=2)
