@@ -1,5 +1,5 @@
 """The one command line, ``python -m harness <subcommand>``: one subcommand per rule, explicit paths
-in and out. ``analysis``, ``report`` and ``jobserver`` hand the rest of the line to their module's
+in and out. ``analysis``, ``figures``, ``report`` and ``jobserver`` hand the rest of the line to their module's
 own parser (``python -m harness analysis spectra ...``).
 
 Bad input (config, task, method, data, model path) ends in one line ``error: ...`` and exit 2.
@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # subcommands with their own parser: name -> module whose ``main(argv)`` takes the rest of the line
-DELEGATED = {"analysis": "harness.analysis", "report": "harness.report", "jobserver": "harness.jobserver"}
+DELEGATED = {"analysis": "harness.analysis", "figures": "harness.figures", "report": "harness.report",
+             "jobserver": "harness.jobserver"}
 
 
 def main(argv: list[str] | None = None) -> int:

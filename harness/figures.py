@@ -5,11 +5,22 @@ the no-training baseline (dashed line). A cell whose seeds did not all finish ha
 the table; the figure draws the aggregate of the seeds that finished (``<task>_partial``) as a
 hatched, pale bar without spread and writes ``incomplete k/n`` on it; a cell where no seed
 finished says ``failed``. The title says the scale. For a sweep table (``axes``) a bar's label
-carries its axis values, e.g. ``FoRA (rank=8)``.
+carries its axis values, e.g. ``FoRA (rank=8)``. The y axis names the task's metric (read from the
+table's ``.meta.json``). Figures use matplotlib's constrained layout with the legend outside the
+axes and the title wrapped to the figure's width, so nothing is clipped in a one-panel figure.
+
+``plot_tradeoff``: the view of peft's method-comparison app: a table's task average (or its one
+task) against trainable parameters (log x), marker area by peak memory (or step time) from the
+table's efficiency CSV, one point per row, the Pareto front (more accuracy for fewer parameters)
+drawn. ``python -m harness figures tradeoff --table tables/T.csv --out figures/T_tradeoff``.
 """
 from __future__ import annotations
 
+import argparse
 import csv
+import json
+import statistics
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +29,51 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
 from harness.core.atomic import atomic_path  # noqa: E402
 
 OURS, PARTIAL, INCOMPLETE_COLOUR, FAILED_COLOUR = "#4C72B0", "#C9D3E6", "#DD8452", "red"
+# the y-axis label of a task's metric (harness.evaluate scores every metric on a 0-100 scale)
+METRIC_LABELS = {"accuracy": "accuracy (%)", "matthews": "MCC (x100)", "pearson": "Pearson r (x100)"}
+MIN_WIDTH_IN = 5.0  # a one-panel figure is at least this wide, so its legend and title have room
+TITLE_CHARS_PER_INCH = 11  # ~ characters of the 11 pt title per inch: where its lines wrap
+
+
+def metric_label(metric: str | None) -> str:
+    return METRIC_LABELS.get(metric or "", metric or "metric")
+
+
+def table_metrics(table_csv: Path) -> dict[str, str]:
+    """task -> metric name, from the table's ``.meta.json`` (``tasks.<task>.metric``); {} without one."""
+    meta = Path(table_csv).with_suffix(".meta.json")
+    if not meta.is_file():
+        return {}
+    return {t: (v or {}).get("metric") for t, v in (json.loads(meta.read_text()).get("tasks") or {}).items()}
+
+
+def _finish(fig: plt.Figure, title: str, handles: dict) -> None:
+    """The legend below the panels and the title above them, wrapped to the figure's width; the
+    constrained layout engine makes room for both (nothing drawn outside the canvas)."""
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 4),
+                   fontsize=7, frameon=False)
+    width = int(fig.get_figwidth() * TITLE_CHARS_PER_INCH)
+    fig.suptitle(textwrap.fill(title, width=max(width, 20)), fontsize=11)
+
+
+def _save(fig: plt.Figure, out_png: Path, out_pdf: Path) -> None:
+    try:
+        for out in (Path(out_png), Path(out_pdf)):
+            with atomic_path(out) as tmp:
+                fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=150)
+    finally:
+        plt.close(fig)
+
+
+def _read(table_csv: Path) -> list[dict]:
+    with open(table_csv, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _num(x: str) -> float | None:
@@ -36,12 +88,15 @@ def _label(row: dict, axes: Sequence[str]) -> str:
     return f"{row['label']} ({', '.join(given)})" if given else row["label"]
 
 
-def draw_table(rows: list[dict], tasks: list[str], title: str, axes: Sequence[str] = ()) -> plt.Figure:
-    """The figure of a table's rows (as read from its CSV); the caller saves and closes it."""
+def draw_table(rows: list[dict], tasks: list[str], title: str, axes: Sequence[str] = (),
+               metrics: dict[str, str] | None = None) -> plt.Figure:
+    """The figure of a table's rows (as read from its CSV); the caller saves and closes it.
+    ``metrics``: task -> metric name, for the y-axis labels."""
+    metrics = metrics or {}
     methods = [r for r in rows if r["method"] != "baseline"]
     baseline = next((r for r in rows if r["method"] == "baseline"), {})
-    # at least two panels wide: a one-task table (a mini ablation) would clip its title
-    fig, panels = plt.subplots(1, len(tasks), figsize=(3.2 * max(len(tasks), 2), 3.6), squeeze=False)
+    fig, panels = plt.subplots(1, len(tasks), figsize=(max(3.2 * len(tasks), MIN_WIDTH_IN), 4.2), squeeze=False,
+                               layout="constrained")
     for ax, task in zip(panels[0], tasks):
         xs = list(range(len(methods)))
         ours = [_num(r.get(task)) for r in methods]
@@ -66,6 +121,7 @@ def draw_table(rows: list[dict], tasks: list[str], title: str, axes: Sequence[st
         if b is not None:
             ax.axhline(b, color="grey", ls="--", lw=1, label="no-training baseline")
         ax.set_title(task)
+        ax.set_ylabel(metric_label(metrics.get(task)))
         ax.set_xticks(xs, [_label(r, axes) for r in methods], rotation=60, ha="right", fontsize=7)
     seen = {}
     for ax in panels[0]:
@@ -73,10 +129,8 @@ def draw_table(rows: list[dict], tasks: list[str], title: str, axes: Sequence[st
             seen.setdefault(label, handle)
     if any(r.get(t) == "incomplete" for r in methods for t in tasks):
         seen["partial: not all seeds finished"] = Patch(facecolor=PARTIAL, hatch="//", edgecolor=INCOMPLETE_COLOUR)
-    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=len(seen), fontsize=8, frameon=False)
     scale = rows[0].get("scale", "") if rows else ""
-    fig.suptitle(f"{title} ({scale} scale)")
-    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    _finish(fig, f"{title} ({scale} scale)", seen)
     return fig
 
 
@@ -84,26 +138,19 @@ def plot_table(table_csv: Path, tasks: list[str], title: str, out_png: Path, out
                axes: Sequence[str] = ()) -> None:
     """One panel per task: our aggregate with its spread (bars) and the paper's value (black ticks);
     the no-training baseline is a dashed line; incomplete and failed cells are marked."""
-    with open(table_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    fig = draw_table(rows, tasks, title, axes)
-    try:
-        for out in (Path(out_png), Path(out_pdf)):
-            with atomic_path(out) as tmp:
-                fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=150)
-    finally:
-        plt.close(fig)
+    _save(draw_table(_read(table_csv), tasks, title, axes, table_metrics(table_csv)), out_png, out_pdf)
 
 
-def plot_sweep(table_csv: Path, tasks: list[str], axis: str, title: str, out_png: Path, out_pdf: Path, *,
-               relative: bool = False) -> None:
+def draw_sweep(rows: list[dict], tasks: list[str], axis: str, title: str, *, relative: bool = False,
+               metrics: dict[str, str] | None = None) -> plt.Figure:
     """A sweep table as lines: one panel per task, our aggregate (with its spread) against the axis
     value, one line per method label; the paper's values as black crosses where it printed them.
     ``relative``: each value divided by the task's best value over all rows (FoRA Fig. 1's
     "relative accuracy"). A logarithmic x axis when the values span a factor of 8 or more."""
-    with open(table_csv, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["method"] != "baseline" and _num(r.get(axis)) is not None]
-    fig, axes_ = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False)
+    metrics = metrics or {}
+    rows = [r for r in rows if r["method"] != "baseline" and _num(r.get(axis)) is not None]
+    fig, axes_ = plt.subplots(1, len(tasks), figsize=(max(3.4 * len(tasks), MIN_WIDTH_IN), 3.8), squeeze=False,
+                              layout="constrained")
     for ax, task in zip(axes_[0], tasks):
         best = max((_num(r.get(task)) or float("-inf") for r in rows), default=float("-inf"))
         scale = 100.0 / best if relative and best > 0 else 1.0
@@ -123,16 +170,125 @@ def plot_sweep(table_csv: Path, tasks: list[str], axis: str, title: str, out_png
             ax.set_xscale("log", base=2)
         ax.set_title(task)
         ax.set_xlabel(axis)
-        ax.set_ylabel("relative to best (%)" if relative else "metric")
+        name = metric_label(metrics.get(task))
+        ax.set_ylabel(f"{name.split(' (')[0]} relative to best (%)" if relative else name)
     handles = {}
     for ax in axes_[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 5), fontsize=7)
     scale_name = rows[0].get("scale", "") if rows else ""
-    fig.suptitle(f"{title} ({scale_name} scale)")
-    fig.tight_layout(rect=(0, 0.12, 1, 0.93))
-    for out in (out_png, out_pdf):
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=150)
-    plt.close(fig)
+    _finish(fig, f"{title} ({scale_name} scale)", handles)
+    return fig
+
+
+def plot_sweep(table_csv: Path, tasks: list[str], axis: str, title: str, out_png: Path, out_pdf: Path, *,
+               relative: bool = False) -> None:
+    """:func:`draw_sweep` of a table CSV, saved as PNG and PDF."""
+    fig = draw_sweep(_read(table_csv), tasks, axis, title, relative=relative, metrics=table_metrics(table_csv))
+    _save(fig, Path(out_png), Path(out_pdf))
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both counts (fewer or equal parameters and a higher
+    score), by increasing parameters: the front a method must reach to be worth its cost."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def _cost(efficiency: list[dict], variant: str) -> tuple[float | None, float | None]:
+    """(peak memory MB, step seconds): medians over the variant's tasks in the efficiency CSV."""
+    mine = [e for e in efficiency if e.get("method") == variant]
+    mem = [m for m in (_num(e.get("peak_memory_mb")) for e in mine) if m is not None]
+    step = [m for m in (_num(e.get("step_seconds_median")) for e in mine) if m is not None]
+    return (statistics.median(mem) if mem else None), (statistics.median(step) if step else None)
+
+
+def draw_tradeoff(rows: list[dict], tasks: list[str], title: str, axes: Sequence[str] = (),
+                  efficiency: list[dict] | None = None, metrics: dict[str, str] | None = None) -> plt.Figure:
+    """Score against trainable parameters, one point per row of the table (a method, or a method
+    at one axis value), the Pareto front as a step line. The score is the row's task average
+    (``avg``: every cell complete) or, for a one-task table, that task. Marker area: peak memory
+    from ``efficiency`` (the table's efficiency CSV), or the step time when memory is missing;
+    one size for all without it. Rows without a score or a parameter count are left out and
+    counted in the caption."""
+    metrics = metrics or {}
+    score_col = tasks[0] if len(tasks) == 1 else "avg"
+    candidates = [r for r in rows if r["method"] != "baseline"]
+    points = []
+    for r in candidates:
+        x, y = _num(r.get("trainable_params")), _num(r.get(score_col))
+        if x is not None and x > 0 and y is not None:
+            mem, step = _cost(efficiency or [], r["method"])
+            points.append({"x": x, "y": y, "label": _label(r, axes), "mem": mem, "step": step})
+    size_key = "mem" if points and all(p["mem"] is not None for p in points) else (
+        "step" if points and all(p["step"] is not None for p in points) else None)
+    fig, ax = plt.subplots(figsize=(MIN_WIDTH_IN + 1.5, 4.2), layout="constrained")
+    if points:
+        top = max(p[size_key] for p in points) if size_key else 1.0
+        sizes = [30 + 400 * (p[size_key] / top if size_key and top > 0 else 0.25) for p in points]
+        colours = plt.get_cmap("tab10" if len(points) <= 10 else "tab20")
+        for i, (p, s) in enumerate(zip(points, sizes)):
+            ax.scatter([p["x"]], [p["y"]], s=s, color=colours(i % colours.N), alpha=0.75, edgecolor="black",
+                       lw=0.5, label=p["label"], zorder=3)
+            ax.annotate(f"{p['label']}, {EngFormatter(sep='', places=1)(p['x'])}", (p["x"], p["y"]), xytext=(5, 4),
+                        textcoords="offset points", fontsize=6)
+        front = pareto_front([(p["x"], p["y"]) for p in points])
+        ax.step(*zip(*front), where="post", color="black", ls="--", lw=1, label="Pareto front", zorder=2)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10k, 1M: the counts are on the points
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.15)
+    baseline = next((r for r in rows if r["method"] == "baseline"), {})
+    b = _num(baseline.get(score_col)) if score_col != "avg" else None
+    if b is None and score_col == "avg":
+        values = [_num(baseline.get(t)) for t in tasks]
+        b = statistics.fmean(values) if values and all(v is not None for v in values) else None
+    if b is not None:
+        ax.axhline(b, color="grey", ls=":", lw=1, label="no-training baseline")
+    ax.set_xlabel("trainable parameters (log scale)")
+    names = {metric_label(metrics.get(t)) for t in tasks}
+    name = names.pop() if len(names) == 1 else "score (x100)"
+    ax.set_ylabel(name if score_col != "avg" else f"average over {len(tasks)} tasks: {name}")
+    left_out = len(candidates) - len(points)
+    size_note = {"mem": "marker area: peak memory", "step": "marker area: step time", None: "no efficiency data"}[size_key]
+    ax.set_title(f"{size_note}" + (f"; {left_out} row(s) without a complete score left out" if left_out else ""),
+                 fontsize=8)
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+    ax.legend(handles.values(), handles.keys(), fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              frameon=False, markerscale=0.5)
+    scale = rows[0].get("scale", "") if rows else ""
+    _finish(fig, f"{title}: score vs trainable parameters ({scale} scale)", {})
+    return fig
+
+
+def plot_tradeoff(table_csv: Path, out_png: Path, out_pdf: Path, efficiency_csv: Path | None = None,
+                  title: str | None = None) -> None:
+    """:func:`draw_tradeoff` of a table CSV (tasks and axes from its ``.meta.json``), saved as PNG and PDF."""
+    table_csv = Path(table_csv)
+    meta_path = table_csv.with_suffix(".meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    rows = _read(table_csv)
+    tasks = list(meta.get("tasks") or [c[: -len("_seeds")] for c in (rows[0] if rows else {}) if c.endswith("_seeds")])
+    efficiency = _read(efficiency_csv) if efficiency_csv and Path(efficiency_csv).is_file() else []
+    fig = draw_tradeoff(rows, tasks, title or table_csv.stem, meta.get("axes") or (), efficiency, table_metrics(table_csv))
+    _save(fig, Path(out_png), Path(out_pdf))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness figures", description="figures drawn from table CSVs")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tradeoff", help="score vs trainable parameters (+ Pareto front) of one table")
+    t.add_argument("--table", required=True, help="tables/<table>.csv (its .meta.json beside it)")
+    t.add_argument("--efficiency", default=None, help="tables/efficiency_<table>.csv (marker sizes)")
+    t.add_argument("--out", required=True, help="figure path without suffix: writes .png and .pdf")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    plot_tradeoff(Path(args.table), out.with_suffix(".png"), out.with_suffix(".pdf"),
+                  Path(args.efficiency) if args.efficiency else None)
+    print(f"[figures] {out}.png")
+    return 0
+

@@ -1,15 +1,19 @@
 """One self-contained HTML report of everything produced so far (opens from disk, no server).
 
-For every ``tables/<table>.csv`` (a paper table, a sweep, or an analysis CSV of
+First a summary, one row per table (harness/summary.py): its scale, its methods, the best method
+per task, the flagged cells (failed, incomplete, diverged, inert adapter, selected on test, tuned
+with the values chosen) and, at paper scale, how many cells reproduce the paper's value by the
+stated rule (``harness.summary.AGREEMENT_RULE``). Then, for every ``tables/<table>.csv`` (a paper table, a sweep, or an analysis CSV of
 harness/analysis.py): the scale it was produced at, our numbers next to the paper's (each task's
 cell ``ours ± spread`` with ``paper`` and the difference), its figure (``figures/<table>.png``,
-embedded as base64, with a link to the PDF), its efficiency table (``tables/efficiency_<table>.csv``)
+embedded as base64, with a link to the PDF), its trade-off plot (``figures/<table>_tradeoff.png``,
+or drawn here from the CSV when the figures rule has not made it), its efficiency table (``tables/efficiency_<table>.csv``)
 and the provenance of its numbers from ``tables/<table>.meta.json`` (config file and its text,
 commit, whether the work tree was modified, package versions, the data recipe). Then the parameter
 audit (``tables/params_audit.csv``) and any figure without a table. Mini tables say so in their
 heading and never show paper values (the table builder leaves them empty).
 
-``python -m harness.report --tables tables --figures figures --out reports/mini.html``.
+``python -m harness report --tables tables --figures figures --out reports/mini.html``.
 """
 from __future__ import annotations
 
@@ -18,11 +22,15 @@ import base64
 import csv
 import datetime as dt
 import html
+import io
 import json
-import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
 from harness.core.atomic import atomic_path
+from harness.figures import draw_tradeoff, table_metrics
+from harness.summary import AGREEMENT_RULE, DIFFERS, KNOWN_FLAGS, NO_PAPER, REPRODUCED, cell_flags, agreement, summarize
 
 ANALYSIS_NUMERIC_ROWS = 40  # analysis CSVs (spectra, orders) can be long: show their head, link the file
 
@@ -35,7 +43,11 @@ th{background:#eef2f8} td.l,th.l{text-align:left} .paper{color:#555} .neg{color:
 .mini{background:#DD8452} .paperscale{background:#4C72B0} img{max-width:100%;border:1px solid #ddd}
 details{margin:.4em 0} pre{background:#f6f6f6;padding:.5em;font-size:11px;overflow:auto;max-height:30em}
 nav a{margin-right:1em} .note{color:#555;font-size:.9em}
+.flag{display:inline-block;padding:0 5px;border-radius:6px;font-size:10px;margin-left:3px;background:#f3d9c6;color:#7a3300}
+.flag.bad{background:#b00;color:#fff} .v-reproduced{color:#070;font-weight:600} .v-differs{color:#b00;font-weight:600}
+table.summary td{text-align:left;vertical-align:top} table.summary{font-size:13px;width:100%}
 """
+BAD_FLAGS = ("failed", "diverged", "inert")  # drawn red: the cell's number (if any) is not a result of training
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -72,8 +84,16 @@ def _diff_class(x: str) -> str:
         return ""
 
 
-def results_table(rows: list[dict], tasks: list[str], axes: list[str]) -> str:
-    """Ours next to the paper's, one row per method (and axis value), one column per task."""
+def _flag_badges(flags: list[str]) -> str:
+    return "".join(f'<span class="flag{" bad" if f in BAD_FLAGS else ""}" title="{_esc(KNOWN_FLAGS.get(f, f))}">'
+                   f"{_esc(f)}</span>" for f in flags if f not in ("failed", "incomplete"))  # those two are the cell's text
+
+
+def results_table(rows: list[dict], tasks: list[str], axes: list[str], meta: dict | None = None) -> str:
+    """Ours next to the paper's, one row per method (and axis value), one column per task; a cell's
+    flags as badges and, at paper scale, its verdict against the paper (harness.summary)."""
+    meta = meta or {}
+    paper_scale = meta.get("scale") == "paper" or (rows and rows[0].get("scale") == "paper")
     head = ['<th class="l">method</th>', *[f"<th>{_esc(a)}</th>" for a in axes], "<th>params</th>",
             *[f"<th>{_esc(t)}<br><span class='note'>ours · paper · diff · seeds</span></th>" for t in tasks],
             "<th>avg<br><span class='note'>ours · paper</span></th>"]
@@ -86,7 +106,8 @@ def results_table(rows: list[dict], tasks: list[str], axes: list[str]) -> str:
             spread = r.get(f"{t}_spread", "")
             if ours == "incomplete" and r.get(f"{t}_partial"):
                 ours = f"incomplete ({r[f'{t}_partial']})"
-            text = _esc(ours) + (f" ± {_esc(spread)}" if spread else "")
+            one_seed = (r.get(f"{t}_seeds") or "").startswith("1/")  # no spread exists: none is shown
+            text = _esc(ours) + (f" ± {_esc(spread)}" if spread and not one_seed else "")
             paper = r.get(f"{t}_paper", "")
             if paper:
                 ps = r.get(f"{t}_paper_spread", "")
@@ -97,6 +118,11 @@ def results_table(rows: list[dict], tasks: list[str], axes: list[str]) -> str:
             seeds = r.get(f"{t}_seeds", "")
             if seeds:
                 text += f' <span class="note">[{_esc(seeds)}]</span>'
+            if r.get("method") != "baseline":
+                text += _flag_badges(cell_flags(r, t, meta))
+                verdict = agreement(r, t) if paper_scale else None
+                if verdict in (REPRODUCED, DIFFERS):
+                    text += f' <span class="v-{verdict}">{verdict}</span>'
             cells.append(f"<td>{text}</td>")
         avg = _esc(r.get("avg", ""))
         if r.get("avg_paper"):
@@ -164,7 +190,7 @@ def table_section(csv_path: Path, figures: Path, root: Path, shown: set | None =
         html_.append('<p class="note">no paper values: the paper prints none for this table (docs/figures.md).</p>')
     used = set()
     if is_paper_table:
-        html_.append(results_table(rows, _tasks_of(rows, meta), list(meta.get("axes") or [])))
+        html_.append(results_table(rows, _tasks_of(rows, meta), list(meta.get("axes") or []), meta))
     for stem in dict.fromkeys([name, *([meta["figure"]] if meta.get("figure") else [])]):
         fig = figures / f"{stem}.png"
         if fig.is_file() and fig in (shown or set()):
@@ -172,6 +198,9 @@ def table_section(csv_path: Path, figures: Path, root: Path, shown: set | None =
         elif fig.is_file():
             html_.append(_img(fig))
             used.add(fig)
+    if is_paper_table:
+        html_.append(_tradeoff(csv_path, rows, meta, figures))
+        used.add(figures / f"{name}_tradeoff.png")
     if not is_paper_table:
         html_.append(f"<details><summary>data ({_esc(csv_path.name)}, {len(rows)} rows)</summary>"
                      f"{_plain_table(rows, ANALYSIS_NUMERIC_ROWS)}</details>")
@@ -180,6 +209,68 @@ def table_section(csv_path: Path, figures: Path, root: Path, shown: set | None =
         html_.append(f"<details><summary>efficiency ({_esc(eff.name)})</summary>{_plain_table(_read_csv(eff))}</details>")
     html_.append(_provenance(meta, root))
     return "".join(html_), used
+
+
+def _tradeoff(csv_path: Path, rows: list[dict], meta: dict, figures: Path) -> str:
+    """The table's trade-off plot: the figures rule's PNG when it exists, else drawn here (same function)."""
+    png = figures / f"{csv_path.stem}_tradeoff.png"
+    if png.is_file():
+        return _img(png)
+    eff = csv_path.parent / f"efficiency_{csv_path.stem}.csv"
+    fig = draw_tradeoff(rows, _tasks_of(rows, meta), csv_path.stem, meta.get("axes") or (),
+                        _read_csv(eff) if eff.is_file() else [], table_metrics(csv_path))
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure><img alt="{_esc(png.name)}" src="data:image/png;base64,{data}"><figcaption class="note">'
+            f"trade-off (drawn by the report: {_esc(png.name)} not built)</figcaption></figure>")
+
+
+def _list_cell(items: list[str], limit: int = 6) -> str:
+    shown = "; ".join(_esc(i) for i in items[:limit])
+    return shown + (f" <span class='note'>(+{len(items) - limit} more)</span>" if len(items) > limit else "")
+
+
+def summary_section(csvs: list[Path]) -> str:
+    """One row per paper table: scale, methods, best method per task, flagged cells, paper agreement."""
+    head = ("<tr><th class='l'>table</th><th class='l'>scale</th><th class='l'>methods</th>"
+            "<th class='l'>best per task</th><th class='l'>flagged cells</th><th class='l'>vs paper</th></tr>")
+    body = []
+    for p in csvs:
+        rows = _read_csv(p)
+        if not _is_paper_table(rows):
+            continue
+        meta_path = p.with_suffix(".meta.json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        s = summarize(p.stem, rows, meta, _tasks_of(rows, meta))
+        labels = list(dict.fromkeys(r.get("label") or r["method"] for r in rows if r["method"] != "baseline"))
+        methods = f"{len(s.methods)} rows: " + _list_cell(labels, 8)
+        best = "<br>".join(f"{_esc(t)}: <b>{_esc(' = '.join(w))}</b> {v:.2f}" + _flag_badges(fl)
+                           for t, (w, v, fl) in s.best.items()) or "<span class='note'>no complete cell</span>"
+        flagged = [f"<span class='flag{' bad' if f in BAD_FLAGS else ''}'>{_esc(f)}</span> {len(c)}: {_list_cell(c, 4)}"
+                   for f, c in s.flagged.items() if f != "tuned"]
+        if s.tuned:
+            flagged.append(f"<span class='flag'>tuned</span> {len(s.tuned)}: {_list_cell(s.tuned, 3)}")
+        if s.scale != "paper":
+            versus = "<span class='note'>not compared (mini scale)</span>"
+        else:
+            versus = " · ".join(f"<span class='v-{k.replace(' ', '-')}'>{len(s.verdicts.get(k, []))} {k}</span>"
+                                for k in (REPRODUCED, DIFFERS, NO_PAPER))
+            if s.verdicts.get(DIFFERS):
+                versus += f"<br><span class='note'>differs: {_list_cell(s.verdicts[DIFFERS], 4)}</span>"
+        badge = f'<span class="scale {"mini" if s.scale == "mini" else "paperscale"}">{_esc(s.scale)}</span>'
+        body.append(f"<tr><td><a href='#{_esc(p.stem)}'>{_esc(p.stem)}</a><br><span class='note'>{_esc(s.title)}</span></td>"
+                    f"<td>{badge}</td><td>{methods}</td><td>{best}</td>"
+                    f"<td>{'<br>'.join(flagged) or '<span class=note>none</span>'}</td><td>{versus}</td></tr>")
+    if not body:
+        return ""
+    return ("<h2 id='summary'>summary</h2><table class='summary'>" + head + "".join(body) + "</table>"
+            f"<p class='note'>best per task: the highest complete cell of ours (ties: all). Flags: "
+            + "; ".join(f"<b>{_esc(k)}</b>: {_esc(v)}" for k, v in KNOWN_FLAGS.items())
+            + f". Agreement with the paper, {_esc(AGREEMENT_RULE)}</p>")
 
 
 def build_report(tables: Path, figures: Path, out: Path, root: Path | None = None, scale: str | None = None) -> Path:
@@ -207,7 +298,7 @@ def build_report(tables: Path, figures: Path, out: Path, root: Path | None = Non
            f"{(' (' + _esc(scale) + ' scale run)') if scale else ''}</h1>"
            f"<p class='note'>built {stamp} from {_esc(tables)} and {_esc(figures)}; {len(csvs)} tables. Each "
            "table states the scale it was produced at; paper values appear only at paper scale.</p>"
-           f"<nav>{nav}</nav>{''.join(sections)}</body></html>")
+           f"{summary_section(csvs)}<nav>{nav}</nav>{''.join(sections)}</body></html>")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
@@ -216,7 +307,7 @@ def build_report(tables: Path, figures: Path, out: Path, root: Path | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness report", description=__doc__.split("\n")[0])
     p.add_argument("--tables", default="tables")
     p.add_argument("--figures", default="figures")
     p.add_argument("--out", required=True)
@@ -225,6 +316,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[report] {build_report(Path(args.tables), Path(args.figures), Path(args.out), scale=args.scale)}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

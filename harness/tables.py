@@ -6,7 +6,7 @@ Selection and aggregation, stated (the table's meta says the same):
   split, the papers' protocol. ``<task>_last`` is the same aggregate over the last epoch's metric,
   so the optimism of picking the best epoch on the reported split is visible.
 * Aggregate: the median (or mean, as the paper did) over seeds, with its spread (sample standard
-  deviation over seeds; 0 for one seed), the paper's printed value and our difference.
+  deviation over seeds; empty for one seed: there is none), the paper's printed value and our difference.
 * Incomplete cells: a cell shows a number only when every seed finished. ``<task>_seeds`` says
   ``k/n`` (and how many failed or have no record); ``<task>`` is then ``incomplete`` (some
   finished) or ``failed`` (none did), and ``<task>_partial`` holds the aggregate of the seeds
@@ -16,8 +16,9 @@ Selection and aggregation, stated (the table's meta says the same):
 Sweep axes: ``build_table(..., axes=["rank"])`` groups by variant x task x the axes. An eval
 record carries its axis values as ``axes: {"rank": 8}``. The table then has a column per axis
 (after ``registry_method``) and a row per variant and axis value (``fora`` rank 4, ``fora``
-rank 8, ...), sorted by value; a variant whose records carry no value for an axis (a baseline
-method in a rank sweep) keeps one row with that column empty. Without axes the table is the
+rank 8, ...), sorted by value; a variant whose records carry no value for an axis keeps one row,
+which shows the value its resolved method config ran with (the FAA row of the FAA ablation:
+num_grids 9, sigma 1) or, when the config has no such key (LoRA in a FoRA rank sweep), nothing. Without axes the table is the
 plain paper table: a row per variant, no axis column. Paper values match on the axis columns of
 the paper-values file when it has them (a row without the column matches an empty value).
 
@@ -156,6 +157,18 @@ def _mark_linear_probe(rows: list[dict], tasks: Sequence[str]) -> None:
             row["beats_linear_probe_on"] = ""
         else:
             row["beats_linear_probe_on"] = ", ".join(t for t, (a, b) in zip(tasks, values) if a > b) or "none"
+
+
+def _fill_default_axes(rows: list[dict], axes: Sequence[str], configs: dict) -> None:
+    """A row that was not swept along an axis (the FAA row of the FAA ablation beside its
+    num_grids and sigma sweeps) shows the value it ran with there, from its resolved method
+    config; it stays empty when the config has no such key (LoRA's row in a FoRA rank sweep).
+    Paper values were matched before, on the empty value."""
+    for row in rows:
+        config = configs.get(row["method"])
+        for a in axes:
+            if row.get(a) == "" and isinstance(config, dict) and config.get(a) is not None:
+                row[a] = axis_key(config[a])
 
 
 def _method_configs(evals: list[dict], variants) -> dict:
@@ -323,7 +336,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
             if tuned:
                 row[f"{task}_tuned"] = _tuned_text(tuned.get((variant, task)))
             if complete:
-                row[task], row[f"{task}_spread"] = _fmt(c["centre"]), _fmt(c["spread"])
+                row[task], row[f"{task}_spread"] = _fmt(c["centre"]), _fmt(c["spread"]) if k > 1 else ""
                 ours_all.append(c["centre"])
                 base = _baseline(data_metas, task)
                 if base is not None:
@@ -347,6 +360,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         row["paper_params"] = refs[0]["params"] if refs else ""
         rows.append(row)
 
+    _fill_default_axes(rows, axes, _method_configs(evals, cfg["methods"]))
     _mark_linear_probe(rows, tasks)
     baseline = {"method": "baseline", "label": "majority class / constant (no training)", "registry_method": "",
                 **{a: "" for a in axes}, "trainable_params": 0}

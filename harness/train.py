@@ -53,6 +53,7 @@ from harness.config import ConfigError, JobSettings, backbone_path  # noqa: E402
 from harness.core.errors import DataError  # noqa: E402
 from harness.evaluate import evaluate_job  # noqa: E402
 from harness.models import ModelError  # noqa: E402
+from harness.tracking import track_job  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
 from harness.core.errors import first_line  # noqa: E402
@@ -615,6 +616,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
     write_json(out_dir / "profile.json", profile)
     write_json(out_dir / "train.json", result)
     _write_eval(out_dir)
+    track_job(cfg, out_dir)  # MLflow, when `tracking: mlflow` is on (harness/tracking.py); off by default
     checkpoint.unlink(missing_ok=True)  # done: the adapter, predictions and metrics stay
     return result
 

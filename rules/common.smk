@@ -10,6 +10,7 @@ import yaml
 
 from harness.config import ConfigError, load_table, run_key, table_configs, tune_spec, tune_switch, tuning_settings, validate_tuning
 from harness.suites import get_suite
+from harness.tracking import tracking_mode
 
 SCALE = config.get("scale", "paper")
 PY = sys.executable
@@ -36,6 +37,8 @@ if SCALE == "mini":  # the mini scale never touches the hub
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "tracking" in config:  # --config tracking=mlflow|off: every job's records to MLflow or not (harness/tracking.py)
+    os.environ["FPB_TRACKING"] = tracking_mode(config["tracking"], "--config tracking")
 # jobs import the harness from this checkout whatever the work directory (--directory, SLURM)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
@@ -193,7 +196,7 @@ FRAME_JOBS = sorted({
 
 
 def figure_targets():
-    out = [f"figures/{t}.png" for t in FIGURE_TABLES] + ["figures/fourier_moe_fig1.png"]
+    out = [f"figures/{t}{k}.png" for t in FIGURE_TABLES for k in ("", "_tradeoff")] + ["figures/fourier_moe_fig1.png"]
     if FRAME_JOBS:
         out.append("figures/frame_orders_learned.png")
     if MOE_TABLE in TABLES and MOE_VARIANT in TABLES[MOE_TABLE]["methods"]:

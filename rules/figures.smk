@@ -23,13 +23,25 @@ ANALYSIS = {
     },
 }[SCALE]
 
-localrules: figures
+localrules: figures, tradeoff
 
 
 rule figures:
     """Every figure of docs/figures.md at the current scale."""
     input:
         figure_targets(),
+
+
+rule tradeoff:
+    """A table's score against its trainable parameters, the Pareto front, marker area by peak memory."""
+    input:
+        table="tables/{table}.csv",
+        efficiency="tables/efficiency_{table}.csv",
+    output:
+        png="figures/{table}_tradeoff.png",
+        pdf="figures/{table}_tradeoff.pdf",
+    shell:
+        "{PY} -m harness figures tradeoff --table {input.table} --efficiency {input.efficiency} --out figures/{wildcards.table}_tradeoff"
 
 
 rule fourier_moe_fig1:

@@ -233,7 +233,8 @@ def test_report_builder_on_fake_tables(tmp_path):
         plt.close(fig)
     out = build_report(tables, figures, tmp_path / "r" / "report.html", root=ROOT, scale="paper")
     text = out.read_text()
-    assert text.count("data:image/png;base64,") == 3                   # every figure, embedded once
+    assert text.count("data:image/png;base64,") == 4                   # every figure, embedded once; + the sweep's trade-off
+    assert "sweep_tradeoff.png not built" in text                      # drawn by the report (the figures rule did not run)
     assert "95.1" in text and "-1.10" in text and "abc123" in text     # ours next to the paper's, provenance
     assert "paper scale" in text and "mini scale" in text              # each table states its scale
     assert "efficiency_sweep.csv" in text and "294912" in text         # efficiency table, parameter audit

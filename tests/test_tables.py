@@ -163,6 +163,24 @@ def test_sweep_axis_gives_a_row_per_value(tmp_path):
         build_table(cfg, evals, METAS, axes=["sst2"])
 
 
+def test_unswept_row_shows_the_axis_value_it_ran_with_and_one_seed_has_no_spread():
+    """The FAA ablation's FAA row beside its num_grids sweep: num_grids 9 from its method config
+    (the paper value still matched on the empty axis value); LoRA's config has no num_grids: empty.
+    One seed: no spread (a sample std of one value does not exist)."""
+    cfg = _paper_cfg(methods=("fora", "lora", "vera"), tasks=("sst2",))
+    cfg["seeds"] = [0]
+    evals = [_eval("fora", "sst2", 0, 80.0 + g, axes={"num_grids": g}) | {"method_config": {"num_grids": g}}
+             for g in (3, 12)]
+    evals += [_eval("vera", "sst2", 0, 91.0) | {"method_config": {"num_grids": 9, "sigma": 1.0}},
+              _eval("lora", "sst2", 0, 95.0) | {"method_config": {"r": 8}}]
+    rows, scale = build_table(cfg, evals, METAS, axes=["num_grids"])
+    by = {(r["method"], r["num_grids"]): r for r in rows}
+    assert list(by) == [("fora", "3"), ("fora", "12"), ("lora", ""), ("vera", "9"), ("baseline", "")]
+    assert by[("vera", "9")]["sst2"] == "91.00" and by[("vera", "9")]["sst2_spread"] == ""
+    assert by[("vera", "9")]["sst2_paper"] != ""  # matched on the empty axis value, before it was filled
+    assert by[("fora", "3")]["sst2_seeds"] == "1/1" and by[("fora", "3")]["sst2_spread"] == ""
+
+
 def test_meta_states_protocol_and_provenance(tmp_path):
     cfg = _paper_cfg()
     evals = [_eval("fora", "sst2", s, 90.0) for s in range(5)]
