@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def write_cfg(tmp_path, edit) -> Path:
     cfg = yaml.safe_load((ROOT / "config" / "glue_base.yaml").read_text())
     edit(cfg)
-    p = tmp_path / "t.yaml"
+    p = tmp_path / f"{cfg['table']}.yaml"  # a config is named by its table
     p.write_text(yaml.safe_dump(cfg))
     shutil.copytree(ROOT / "config" / "mini", tmp_path / "mini", dirs_exist_ok=True)
     return p
@@ -46,6 +46,9 @@ def test_fora_table6_settings_resolve():
         (lambda c: c.update(epochs=3), "Additional properties are not allowed ('epochs' was unexpected); allowed keys:"),
         (lambda c: c["methods"]["lora"]["defaults"].update(lr="fast"), "methods.lora.defaults.lr: 'fast' is not of type 'number'"),
         (lambda c: c["methods"]["lora"]["tasks"]["sst2"].pop("epochs"), "no 'epochs' for task 'sst2'"),
+        (lambda c: c["methods"]["lora"]["defaults"].update(lr=float("nan")), "methods.lora.defaults.lr: nan is not a finite number"),
+        (lambda c: c["methods"]["fora"]["tasks"]["sst2"].update(lr=float("inf")), "methods.fora.tasks.sst2.lr: inf is not a finite number"),
+        (lambda c: c["train"].update(max_grad_norm=float("nan")), "train.max_grad_norm: nan is not a finite number"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path, capsys, edit, expected):
@@ -84,3 +87,28 @@ def test_bad_model_path_and_bad_data_file_are_one_line_before_training(tmp_path,
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "train.csv" in err and len(err.splitlines()) == 1
+
+
+def test_duplicate_yaml_key_is_one_line_with_both_lines(tmp_path):
+    """PyYAML keeps the last of two equal keys: a second `seeds: [7]` would silently leave one seed."""
+    text = (ROOT / "config" / "glue_base.yaml").read_text()
+    first = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("seeds:"))
+    path = tmp_path / "glue_base.yaml"
+    path.write_text(text + "seeds: [7]\n")
+    last = len(path.read_text().splitlines())
+    with pytest.raises(ConfigError) as e:
+        load_table(path)
+    assert str(e.value) == f"{path}: key 'seeds' appears twice in one mapping (lines {first} and {last})"
+
+
+def test_anchors_and_merge_keys_still_load():
+    cfg = load_table(ROOT / "config" / "fora_fig3_glue.yaml")  # uses &anchors and *aliases
+    assert cfg["table"] == "fora_fig3_glue"
+
+
+def test_table_name_must_match_file_name(tmp_path):
+    shutil.copytree(ROOT / "config" / "mini", tmp_path / "mini")
+    path = tmp_path / "glue_copy.yaml"
+    path.write_text((ROOT / "config" / "glue_base.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"table: 'glue_base' differs from the file name; name the file glue_base.yaml"):
+        load_table(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from pathlib import Path
 
 import yaml
@@ -23,16 +24,39 @@ SCHEMA = ROOT / "config" / "schema.yaml"
 SCALES = ("paper", "mini")
 MINI_DIR = "mini"  # <config dir>/mini/<suite>.yaml: the mini scale's model, data and methods for a suite
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster; the DAG parses every config
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster; the DAG parses every config
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(_FAST_LOADER):
+    """YAML's spec forbids a key twice in one mapping; PyYAML keeps the last silently (a second
+    ``seeds: [7]`` would turn five seeds into one). Merge keys (``<<: *anchor``) may still override."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise _DuplicateKey(f"key {key!r} appears twice in one mapping (lines {first_line[key]} and {line})")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.load(Path(path).read_text(), Loader=_YAML_LOADER)
+        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
@@ -67,11 +91,27 @@ def _schema_validator():
     return jsonschema.Draft202012Validator(_read_yaml(SCHEMA))
 
 
+def _non_finite(value, key: str = ""):
+    """(dotted key, value) of the first NaN or infinite number (``.nan``/``.inf`` in YAML), else None:
+    JSON Schema's bounds do not trip on NaN (every comparison with it is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key or "(top level)", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{key}.{k}" if key else str(k))
+        if found:
+            return found
+    return None
+
+
 def validate_schema(cfg: dict, path: Path) -> None:
     validator = _schema_validator()
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise _schema_error(path, errors[0])
+    bad = _non_finite(cfg)
+    if bad:
+        raise ConfigError(f"{path}: {bad[0]}: {bad[1]!r} is not a finite number")
 
 
 def load_table(path: str | Path, scale: str = "paper") -> dict:
@@ -91,6 +131,9 @@ def load_table(path: str | Path, scale: str = "paper") -> dict:
             raise ConfigError(f"{path}: no mini scale for suite {cfg.get('suite')!r}: {suite_file} does not exist")
         cfg = _merge(_merge(cfg, _read_yaml(suite_file)), table_mini)
     validate_schema(cfg, path)
+    if cfg["table"] != path.stem:  # outputs are named by `table:`, the DAG finds configs by file name
+        raise ConfigError(f"{path}: table: {cfg['table']!r} differs from the file name; name the file {cfg['table']}.yaml "
+                          f"or set table: {path.stem}")
     cfg["methods"] = expand_sweeps(cfg["methods"], path)
     cfg["_scale"] = scale
     cfg["_path"] = str(path)
