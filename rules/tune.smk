@@ -40,6 +40,6 @@ rule tune:
     log:
         "logs/{scale}/tune/{table}/{method}/{task}.log",
     shell:
-        "{PY} -m harness tune --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
+        "FPB_JOB_GPUS={resources.gpu} {PY} -m harness tune --config {params.cfg} --scale {wildcards.scale} --method {wildcards.method} "
         "--task {wildcards.task} --data {input.data} --out {output} --storage {params.storage} "
         "--trials {params.trials} --threads {threads} 2> {log}"

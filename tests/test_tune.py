@@ -193,6 +193,19 @@ def test_the_switch_adds_the_tuning_stage_to_the_dag(tmp_path):
     assert on["train"] == off["train"]
 
 
+@pytest.mark.slow  # one dry run
+def test_tune_jobs_claim_their_gpus_like_train_jobs(tmp_path):
+    """Each tune job passes its `gpu` resource as FPB_JOB_GPUS (harness.devices.job_device), as train
+    does: without it concurrent tuning jobs all land on cuda:0."""
+    cmd = snakemake_cmd(tmp_path / "work", tiny_cfg(tmp_path), "tables/tiny.csv", extra=("-n", "-p")) + ["tune=on"]
+    out = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    for kind in ("-m harness tune ", "-m harness jobserver train "):
+        shells = [line.strip().removeprefix("Shell command: ") for line in lines if kind in line]
+        assert shells and all(re.match(r"FPB_JOB_GPUS=0 ", line) for line in shells), (kind, shells[:2])
+
+
 @pytest.mark.slow
 def test_tune_stage_end_to_end(tmp_path):
     """prep -> prep_tune -> tune (2 trials) -> train --tuned: the best values are the job's settings and
