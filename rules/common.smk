@@ -22,8 +22,8 @@ except ConfigError as e:
 
 
 def prep_id(cfg, task):
-    """Jobs that preprocess the same way share one prepared dataset (the suite says what counts:
-    task, tokenizer and max length; image size; sizes)."""
+    """Jobs share one prepared dataset only when everything that decides its bytes is equal: data
+    source, tokenizer/processor source and preprocessing (`Suite.prep_identity`)."""
     return get_suite(cfg["suite"]).prep_id(cfg, task)
 
 
@@ -42,7 +42,12 @@ if "tracking" in config:  # --config tracking=mlflow|off: every job's records to
 # jobs import the harness from this checkout whatever the work directory (--directory, SLURM)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
-PREP_TABLE = {key: name for name, cfg in TABLES.items() for key in ((prep_id(cfg, t), t) for t in cfg["tasks"])}
+# (prep id, task) -> the table whose config its prep job runs with: the first in name order; every table
+# with that prep id holds the same sources and preprocessing (the id is their digest)
+PREP_TABLE = {}
+for _name in sorted(TABLES):
+    for _task in TABLES[_name]["tasks"]:
+        PREP_TABLE.setdefault((prep_id(TABLES[_name], _task), _task), _name)
 CONVERTERS = {cfg["backbone"]["name"]: cfg["backbone"]["convert"] for cfg in TABLES.values() if cfg["backbone"].get("convert")}
 
 

@@ -29,6 +29,15 @@ def tiny_config(tmp: Path, **edits) -> Path:
     return out
 
 
+def prep_dir(config_dir: Path, table: str, task: str, scale: str = "mini") -> str:
+    """The prepared-data folder of a table's task, as the Snakefile names it (relative to the work directory)."""
+    from harness.config import load_table
+    from harness.suites import get_suite
+
+    cfg = load_table(Path(config_dir) / f"{table}.yaml", scale)
+    return f"data/{scale}/{get_suite(cfg['suite']).prep_id(cfg, task)}/{task}"
+
+
 def snakemake_cmd(workdir: Path, config_dir: Path, *targets: str, scale: str = "mini", extra: tuple = ()) -> list[str]:
     # targets before --config, which takes every following word as a key=value pair
     return [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),

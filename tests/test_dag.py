@@ -2,10 +2,12 @@
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from dag import ROOT, env, snakemake, tiny_config
 from harness.config import load_table
@@ -33,6 +35,36 @@ def test_paper_dry_run_plans_methods_x_tasks_x_seeds(table, tmp_path):
     n = methods * tasks * seeds
     assert jobs["train"] == n and jobs["prep"] == tasks and jobs["table"] == 1
     assert "eval" not in jobs  # each train job scores itself (eval.json is a train output)
+
+
+def test_each_table_preps_its_data_with_its_own_sources(tmp_path):
+    """Issue 17: in a copy of config/ where every paper table names its own backbone.local_path and
+    data.data_dir, every train job's prepared data is made by a prep job run with that table's config
+    (the Snakefile's own mapping, read from the dry run's shell commands): no table's data is
+    tokenized with another table's model or read from another table's folder."""
+    cfg_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg_dir)
+    targets, own = [], {}
+    for path in sorted(cfg_dir.glob("*.yaml")):
+        if path.name == "schema.yaml":
+            continue
+        raw = yaml.safe_load(path.read_text())
+        raw["backbone"]["local_path"] = str(tmp_path / "models" / path.stem)
+        raw["data"]["data_dir"] = str(tmp_path / "data" / path.stem)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        cfg = load_table(path)
+        own[str(path)] = path.stem
+        method, seed = next(iter(cfg["methods"])), cfg["seeds"][0]
+        targets += [f"results/paper/{path.stem}/{method}/{task}/seed{seed}/train.json" for task in cfg["tasks"]]
+    out = subprocess.run([sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory",
+                          str(tmp_path / "work"), "-n", "-p", "--cores", "1", "--config", f"config_dir={cfg_dir}"],
+                         env=env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    prep = {data: cfg for cfg, data in re.findall(r"harness prep --config (\S+) .*--out (\S+)", out.stdout)}
+    train = re.findall(r"harness jobserver train --config (\S+) .*--data (\S+)", out.stdout)
+    assert len(train) == len(targets) and len(prep) == len(targets), (len(train), len(prep), len(targets))
+    for cfg_path, data in train:
+        assert prep[data] == cfg_path, f"{own[cfg_path]}'s {data} is prepared with {prep[data]}"
 
 
 def test_bad_config_stops_the_dag_before_any_job(tmp_path):

@@ -476,7 +476,8 @@ def test_prepare_subsamples_per_set_and_records_the_baseline(tiny_backbone, tmp_
     assert chance["boolq"] == chance["piqa"] == 50.0 and chance["siqa"] == pytest.approx(100 / 3) and chance["obqa"] == 25.0
     assert meta["eval_sets"] == {"boolq": 2, "piqa": 2, "siqa": 2, "obqa": 2}
     assert len(dd["train"]) == 16 and set(dd["train"]["set"]) == {"boolq", "piqa", "siqa", "obqa"}
-    assert get_suite("instruct").prep_id(cfg, "commonsense_mini") == "tiny-C128-16-8-g1x3"
+    assert get_suite("instruct").prep_name(cfg, "commonsense_mini") == "tiny-C128-16-8-g1x3"
+    assert get_suite("instruct").prep_id(cfg, "commonsense_mini").startswith("tiny-C128-16-8-g1x3-")
 
 
 def test_data_dir_in_llm_adapters_layout(tmp_path):

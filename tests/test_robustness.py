@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 
-from dag import ROOT, snakemake, tiny_config
+from dag import ROOT, prep_dir, snakemake, tiny_config
 from harness.config import ConfigError, job_settings, load_table
 
 
@@ -170,12 +170,13 @@ def test_an_error_inside_training_is_a_failed_cell_not_a_stopped_dag(tiny_job, t
 @pytest.mark.slow
 def test_a_failed_job_shows_its_one_line_error_in_the_snakemake_output(tmp_path):
     cfg_dir, work = tiny_config(tmp_path), tmp_path / "work"
-    (work / "data/mini/all-MiniLM-L6-v2-L32-96-64/rt_polarity").mkdir(parents=True)  # prepared data without its files
+    prepared = prep_dir(cfg_dir, "tiny", "rt_polarity")
+    (work / prepared).mkdir(parents=True)  # prepared data without its files
     out = snakemake(work, cfg_dir, "results/mini/tiny/lora/rt_polarity/seed0/train.json",
                     extra=("--profile", str(ROOT / "profiles" / "mini")))
     assert out.returncode != 0
     text = out.stdout + out.stderr
-    assert "error: prepared data data/mini/all-MiniLM-L6-v2-L32-96-64/rt_polarity is missing" in text, text[-3000:]
+    assert f"error: prepared data {prepared} is missing" in text, text[-3000:]
 
 
 # ------------------------------------------------------------------------------- target_modules

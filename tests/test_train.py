@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dag import snakemake, snakemake_cmd, env, tiny_config
+from dag import env, prep_dir, snakemake, snakemake_cmd, tiny_config
 from harness.config import backbone_path, job_settings, load_table
 
 JOB = "results/mini/tiny/lora/rt_polarity/seed0"
@@ -41,7 +41,7 @@ def test_same_seed_same_numbers_and_resume_after_kill(tmp_path):
     assert runs[0] == runs[1] and len(runs[0]) == 4
 
     work = tmp_path / "killed"  # prepare first, so the kill lands inside training
-    prepared = snakemake(work, cfg_dir, "data/mini/all-MiniLM-L6-v2-L32-96-64/rt_polarity")
+    prepared = snakemake(work, cfg_dir, prep_dir(cfg_dir, "tiny", "rt_polarity"))
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     ckpt = work / "checkpoints/mini/tiny/lora/rt_polarity/seed0.pt"
     proc = subprocess.Popen(snakemake_cmd(work, cfg_dir, f"{JOB}/train.json"), env=env(), start_new_session=True,

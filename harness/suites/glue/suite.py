@@ -28,7 +28,7 @@ class GlueSuite(Suite):
     model_class = "AutoModelForSequenceClassification"
     model_types = ("bert", "roberta")
 
-    def prep_id(self, cfg: dict, task: str) -> str:
+    def prep_name(self, cfg: dict, task: str) -> str:
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         return f"{cfg['backbone']['name']}-L{cfg['data']['max_length']}-{sizes[0]}-{sizes[1]}"
 

@@ -102,12 +102,21 @@ class InstructSuite(Suite):
         self._prep_context: tuple[dict, str] | None = None
 
     # ------------------------------------------------------------ prep
-    def prep_id(self, cfg: dict, task: str) -> str:
+    def prep_name(self, cfg: dict, task: str) -> str:
         spec = self.task(task)
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         gen = generation_settings(spec, cfg)
         baseline = "-g{num_beams}x{max_new_tokens}".format(**gen) if (cfg.get("generation") or {}).get("baseline", True) else ""
         return f"{cfg['backbone']['name']}-C{cutoff_len(cfg)}-{sizes[0]}-{sizes[1]}{baseline}"
+
+    def prep_identity(self, cfg: dict, task: str) -> dict:
+        """The shared identity, and what the untrained-model baseline generated in prep reads: the
+        model's dtype and the generation settings."""
+        out = super().prep_identity(cfg, task)
+        if (cfg.get("generation") or {}).get("baseline", True):
+            out["baseline"] = {"dtype": (cfg.get("backbone") or {}).get("dtype", "float32"),
+                               "generation": generation_settings(self.task(task), cfg)}
+        return out
 
     def load_raw(self, spec: InstructTask, cfg: dict, seed: int):
         """Mini tasks: built from their package's files (``seed`` picks the split). Paper tasks:

@@ -61,7 +61,7 @@ class VisionSuite(Suite):
     model_types = ("vit", "dinov2")
 
     # ---------------------------------------------------------------- prep
-    def prep_id(self, cfg: dict, task: str) -> str:
+    def prep_name(self, cfg: dict, task: str) -> str:
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         return f"{cfg['backbone']['name']}-S{cfg['data']['image_size']}-{sizes[0]}-{sizes[1]}"
 
