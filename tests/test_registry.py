@@ -170,7 +170,7 @@ def test_adapter_save_is_atomic(tmp_path, monkeypatch):
             f.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(io, "save_file", dies_half_way)
+    monkeypatch.setattr(io, "_write_file", dies_half_way)
     with pytest.raises(OSError, match="disk full"):
         io.save_tensors({"a": torch.zeros(3)}, target)
     assert target.read_bytes() == before
