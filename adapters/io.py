@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 _COMPLEX_SUFFIX = "::complex"
@@ -59,8 +60,16 @@ def _umask() -> int:
     return mask
 
 
+class AdapterFileError(ValueError):
+    """An adapter file that is not a readable safetensors file (truncated, overwritten, damaged)."""
+
+
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    raw = load_file(str(path))
+    try:
+        raw = load_file(str(path))
+    except SafetensorError as e:
+        raise AdapterFileError(f"{path} is not a readable safetensors file ({e}): damaged or truncated; "
+                               "rerun the job that writes it") from None
     return {
         (k[: -len(_COMPLEX_SUFFIX)] if k.endswith(_COMPLEX_SUFFIX) else k): (
             torch.view_as_complex(v) if k.endswith(_COMPLEX_SUFFIX) else v

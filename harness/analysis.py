@@ -34,7 +34,7 @@ import numpy as np
 from adapters.io import load_tensors
 from adapters.moe import FRAMEConfig
 from harness.config import resolve_local_path
-from harness.core.atomic import atomic_path, write_csv, write_json
+from harness.core.atomic import atomic_path, read_json, write_csv, write_json
 from harness.core.errors import DataError
 from harness.core.provenance import git_commit, provenance
 from harness.core.sources import no_datasets_bars
@@ -203,11 +203,9 @@ def spectra(model_name: str, tasks: list[str], layer: int, max_length: int, n_ex
 # ----------------------------------------------------------------------------- saved adapters
 def _adapter_files(evals: list[str]) -> list[tuple[dict, Path]]:
     """(eval record, adapter path) of every finished job among ``evals`` (failed jobs are skipped)."""
-    import json
-
     out = []
     for e in evals:
-        rec = json.loads(Path(e).read_text())
+        rec = read_json(e)
         adapter = Path(e).parent / "adapter.safetensors"
         if rec.get("status", "ok") == "ok" and adapter.is_file():
             out.append((rec, adapter))

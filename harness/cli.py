@@ -156,14 +156,13 @@ def cmd_profile(args) -> None:
 
 
 def cmd_table(args) -> None:
-    import json
-
     from harness.config import table_axes  # lazy: a subcommand imports only its own stage
+    from harness.core.atomic import read_json  # lazy: a subcommand imports only its own stage
     from harness.figures import plot_sweep, plot_table  # lazy: a subcommand imports only its own stage
     from harness.tables import build_table, load_runs, write_table  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
-    metas = {m["task"]: m for m in (json.loads(Path(p).read_text()) for p in args.data_meta)}
+    metas = {m["task"]: m for m in map(read_json, args.data_meta)}
     evals = load_runs(args.evals, cfg["table"])
     for e in evals:  # sweep axes are configuration: every record gets its variant's
         e["axes"] = cfg["methods"].get(e["variant"], {}).get("axes", {})
@@ -285,10 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     from harness.config import ConfigError  # lazy: a subcommand imports only its own stage
     from harness.suites import DataError  # lazy: a subcommand imports only its own stage
     from harness.models import ModelError  # lazy: a subcommand imports only its own stage
+    from adapters.io import AdapterFileError  # lazy: adapters imports torch
+    from harness.core.errors import ArtifactError  # lazy, with the other error types
 
     try:
         args.fn(args)
-    except (ConfigError, DataError, MethodConfigError, ModelError) as e:
+    except (ConfigError, DataError, MethodConfigError, ModelError, ArtifactError, AdapterFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from harness.core.atomic import write_json
+from harness.core.atomic import read_json, write_json
 from harness.suites import get_suite
 
 __all__ = ["evaluate_job"]
@@ -23,7 +22,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
     the tables' last-epoch column. A failed (diverged) job gives a failed record, which the table
     shows as such.
     """
-    job = json.loads(Path(train_json).read_text())
+    job = read_json(train_json)
     keys = ("table", "variant", "method", "task", "seed")
     record = {k: job[k] for k in keys} | {"epochs": job["settings"]["epochs"]}
     if job["status"] != "ok":

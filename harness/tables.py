@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.core.atomic import write_csv, write_json
+from harness.core.atomic import read_json, write_csv, write_json
 from harness.core.provenance import git_commit, provenance
 from harness.config import RESERVED_AXES
 
@@ -412,7 +412,7 @@ def write_table(rows: list[dict], scale: dict, out_csv: Path, out_meta: Path) ->
 
 
 def load_jsons(paths) -> list[dict]:
-    return [json.loads(Path(p).read_text()) for p in paths]
+    return [read_json(p) for p in paths]
 
 
 def load_runs(labelled: Sequence[str], table: str) -> list[dict]:
@@ -424,7 +424,7 @@ def load_runs(labelled: Sequence[str], table: str) -> list[dict]:
         variant, sep, path = item.partition("=")
         if not sep:
             raise ValueError(f"expected VARIANT=path, got {item!r}")
-        rec = json.loads(Path(path).read_text())
+        rec = read_json(path)
         if (rec.get("table"), rec.get("variant")) != (table, variant):
             rec |= {"run_of": f"{rec.get('table')}/{rec.get('variant')}", "table": table, "variant": variant}
         out.append(rec)

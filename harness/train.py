@@ -546,7 +546,9 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
                 with open(tmp, "wb") as f:
                     np.savez(f, **saved)
             best_files = {name: (out_dir / name).read_bytes() for name in BEST_FILES}
-        with atomic_path(checkpoint) as tmp:
+        # through a file object: a full disk then raises OSError(ENOSPC), which atomic_path names the
+        # checkpoint in, where torch writing to a path says only "[enforce fail ...] unexpected pos"
+        with atomic_path(checkpoint) as tmp, open(tmp, "wb") as ckpt_file:
             torch.save(
                 {
                     "signature": signature,
@@ -561,7 +563,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
                     "step_seconds": list(timer.seconds),  # the profile of a resumed job counts every epoch
                     "wall_seconds": earlier_wall + time.perf_counter() - t_start,
                 },
-                tmp,
+                ckpt_file,
             )
 
     wall = time.perf_counter() - t_start

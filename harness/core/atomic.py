@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_path", "write_csv", "write_json", "write_text"]
+from harness.core.errors import ArtifactError
+
+__all__ = ["atomic_dir", "atomic_path", "read_json", "write_csv", "write_json", "write_text"]
 
 
 def _umask() -> int:
@@ -45,6 +47,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise FileNotFoundError(f"atomic_path: nothing was written to {tmp} for {path}")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be readable as usual
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if e.errno and e.filename in (None, str(tmp)):  # a full disk: name the file meant, not the temporary
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -114,6 +122,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     text = json.dumps(obj, indent=2, default=_to_jsonable, allow_nan=True)
     _check_finite(json.loads(text))
     write_text(path, text + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file a job wrote; a damaged one is one :class:`ArtifactError` naming it (not a bare
+    ``JSONDecodeError`` that names no file)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path} is not valid JSON ({e}): damaged or truncated; rerun the job that writes it "
+                            f"(snakemake <target> --forcerun {path})") from None
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

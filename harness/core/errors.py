@@ -1,11 +1,17 @@
-"""The error a data problem raises, and how a one-line message quotes an exception."""
+"""The errors a data problem and an unreadable result file raise, and how a one-line message
+quotes an exception."""
 from __future__ import annotations
 
-__all__ = ["DataError", "first_line"]
+__all__ = ["ArtifactError", "DataError", "first_line"]
 
 
 class DataError(ValueError):
     """Task data is missing, unreadable or inconsistent; the message names the cause and the fix."""
+
+
+class ArtifactError(ValueError):
+    """A file a job wrote (``eval.json``, ``adapter.safetensors``, ...) is unreadable: truncated,
+    overwritten, damaged. The message names the file, the cause and how to rewrite it."""
 
 
 def first_line(exc: BaseException) -> str:
