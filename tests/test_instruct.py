@@ -24,7 +24,7 @@ import torch
 from harness.suites import get_suite
 from harness.suites.base import DataError
 from harness.suites.instruct.lm_eval_bridge import TASKS_DIR
-from harness.suites.instruct.loaders import _boxed, gsm8k_item, math_item
+from harness.suites.instruct.loaders import _boxed, gsm8k_item, math_item_of_solution
 from harness.suites.instruct.prompts import eval_prompt, train_text
 from harness.suites.instruct.scoring import (
     CHOICE_PATTERNS,
@@ -257,9 +257,9 @@ def test_gsm8k_and_math_items():
     assert item["instruction"] == "Q?\nAnswer the above question. First think step by step and then answer the final number.\n"
     assert item["output"].endswith("\nThe final answer is: 1212") and item["answer"] == "1212"
     assert answer_correct("gsm8k", item["output"], item["answer"])
-    m = math_item("P?", "Thus $\\boxed{\\frac{3}{4}}$.", 0, "train")
+    m = math_item_of_solution("P?", "Thus $\\boxed{\\frac{3}{4}}$.", 0, "train")
     assert m["answer"] == "\\frac{3}{4}" and answer_correct("math", m["output"], m["answer"])
-    assert math_item("P?", "no boxed answer", 0, "train") is None
+    assert math_item_of_solution("P?", "no boxed answer", 0, "train") is None
 
 
 def test_task_yamls_score_through_the_one_scoring_module():

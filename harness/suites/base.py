@@ -26,7 +26,7 @@ from harness.core.metrics import baseline_summary, compute_metric, predictions_f
 from harness.core.sources import data_source, model_source
 from harness.core.splits import quantile_bins
 
-__all__ = ["DataError", "Suite", "TaskSpec", "data_size", "first_line"]
+__all__ = ["DataError", "Suite", "TaskSpec", "column_mapping", "data_size", "first_line"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,12 @@ class TaskSpec:
     @property
     def is_regression(self) -> bool:
         return self.num_labels == 1
+
+
+def column_mapping(cfg: dict, task: str) -> dict[str, str] | None:
+    """``data.columns.<task>``: ``{the suite's column name: the dataset's}`` for a mirror that names
+    its columns differently (uoft-cs/cifar100: ``{image: img, label: fine_label}``)."""
+    return (cfg["data"].get("columns") or {}).get(task)
 
 
 def data_size(cfg: dict, key: str, task: str) -> int | None:

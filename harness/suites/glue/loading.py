@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import DataError, first_line
+from harness.core.labels import check_class_labels, check_regression_targets, check_texts, label_ids, rename_columns
 from harness.core.sources import load_hub_dataset, sha256
 from harness.suites.glue.tasks import TextTask
 
-__all__ = ["load_glue_dir", "load_glue_hub"]
+__all__ = ["load_glue_dir", "load_glue_hub", "validated"]
 
 FILE_EXTS = ("parquet", "jsonl", "json", "csv", "tsv")
 
@@ -19,11 +20,11 @@ FILE_EXTS = ("parquet", "jsonl", "json", "csv", "tsv")
 def _download_hint(spec: TextTask) -> str:
     return (
         f"on a machine with internet run `python -c \"import datasets; datasets.load_dataset('{spec.hub_id}','{spec.hub_config}')"
-        f".save_to_disk('glue/{spec.name}')\"`, copy glue/ here and set the config key `data_dir` to glue/{spec.name} (or to glue/)"
+        f".save_to_disk('glue/{spec.name}')\"`, copy glue/ here and set the config key `data.data_dir` to glue/ (or to glue/{spec.name})"
     )
 
 
-def _pick_splits(dd: Any, spec: TextTask, where: str):
+def _pick_splits(dd: Any, spec: TextTask, where: str, columns: dict | None = None):
     from datasets import DatasetDict
 
     eval_names = [spec.eval_split, "validation"]
@@ -35,23 +36,46 @@ def _pick_splits(dd: Any, spec: TextTask, where: str):
             f"{where} has splits {sorted(dd)} but not {missing}: {spec.name} needs {spec.train_split!r} and {spec.eval_split!r}"
         )
     evaluation = next(dd[s] for s in eval_names if s in dd)
-    out = DatasetDict({"train": dd[spec.train_split], "validation": evaluation})
-    for split, ds in out.items():
-        _check_columns(list(ds.column_names), spec, f"{where} split {split!r}")
-        keep = [c for c in ds.column_names if c in (*spec.text_keys, spec.label_key, "idx")]
-        out[split] = ds.select_columns(keep)
-    return out
+    return DatasetDict({split: validated(ds, spec, f"{where} split {split!r}", columns)
+                        for split, ds in (("train", dd[spec.train_split]), ("validation", evaluation))})
 
 
 def _check_columns(columns: list[str], spec: TextTask, where: str) -> None:
     missing = [c for c in (*spec.text_keys, spec.label_key) if c not in columns]
     if missing:
         raise DataError(
-            f"{where} lacks column(s) {missing} (has {columns}): name them as GLUE {spec.name} does: {[*spec.text_keys, spec.label_key]}"
+            f"{where} lacks column(s) {missing} (has {columns}): name them as GLUE {spec.name} does: "
+            f"{[*spec.text_keys, spec.label_key]}, or map them with the config key `data.columns.{spec.name}`"
         )
 
 
-def load_glue_hub(spec: TextTask):
+def validated(ds, spec: TextTask, where: str, columns: dict | None = None):
+    """One split, whatever route it came by, with GLUE's columns: the original files' names and
+    ``data.columns.<task>`` mapped, texts non-empty, labels checked (harness.core.labels): class ids
+    (names such as "entailment" mapped) with the ClassLabel of nyu-mll/glue, or finite float32 targets."""
+    from datasets import ClassLabel, Value
+
+    aliases = {ours: theirs for ours, theirs in (spec.file_columns or {}).items()
+               if ours not in ds.column_names and theirs in ds.column_names}
+    ds = rename_columns(rename_columns(ds, aliases, spec.name, where), columns, spec.name, where)
+    _check_columns(list(ds.column_names), spec, where)
+    ds = ds.select_columns([c for c in ds.column_names if c in (*spec.text_keys, spec.label_key, "idx")])
+    for key in spec.text_keys:
+        check_texts(ds[key], key, spec.name, where)
+    raw = ds[spec.label_key]
+    if spec.is_regression:
+        y, feature = check_regression_targets(raw, spec.name, where), Value("float32")
+    else:
+        feature = ds.features[spec.label_key]
+        names = feature.names if isinstance(feature, ClassLabel) else spec.label_names
+        y = check_class_labels(label_ids(raw, names, spec.name, where), spec.num_labels, spec.name, where)
+        feature = ClassLabel(names=list(names)) if names and len(names) == spec.num_labels else Value("int64")
+    if ds.features[spec.label_key] == feature:
+        return ds
+    return ds.remove_columns(spec.label_key).add_column(spec.label_key, y.tolist()).cast_column(spec.label_key, feature)
+
+
+def load_glue_hub(spec: TextTask, columns: dict | None = None):
     dd, origin = load_hub_dataset(spec.hub_id, spec.hub_config, f"GLUE {spec.name} ({spec.hub_id}, {spec.hub_config})",
                                   _download_hint(spec))
     recipe = {
@@ -61,16 +85,17 @@ def load_glue_hub(spec: TextTask):
         "origin": origin,
         "splits": {"train": spec.train_split, "validation": spec.eval_split},
     }
-    return _pick_splits(dd, spec, f"{spec.hub_id}/{spec.hub_config}"), recipe
+    return _pick_splits(dd, spec, f"{spec.hub_id}/{spec.hub_config}", columns), recipe
 
 
-def _read_table(path: Path, spec: TextTask):
-    """One split file -> Dataset with GLUE columns; every failure names the file."""
+def _read_table(path: Path, spec: TextTask, columns: dict | None):
+    """One split file -> Dataset with GLUE columns (text as read; :func:`validated` checks it); every
+    failure names the file. A header-less file (CoLA's) gets the task's column names."""
     import pandas as pd
-    from datasets import Dataset, Value
+    from datasets import Dataset
 
     if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty: write the {spec.name} split into it or point `data_dir` elsewhere")
+        raise DataError(f"data file {path} is empty: write the {spec.name} split into it or point `data.data_dir` elsewhere")
     ext = path.suffix.lower().lstrip(".")
     try:
         if ext == "parquet":
@@ -79,44 +104,29 @@ def _read_table(path: Path, spec: TextTask):
             head = path.read_text(encoding="utf-8").lstrip()[:1]
             df = pd.read_json(path, lines=head != "[", dtype=False)
         else:  # csv / tsv; GLUE's own tsv files contain unbalanced quotes, so no quoting there
-            df = pd.read_csv(
-                path,
-                sep="\t" if ext == "tsv" else ",",
-                quoting=csv.QUOTE_NONE if ext == "tsv" else csv.QUOTE_MINIMAL,
-                dtype=str,
-                keep_default_na=False,
-            )
+            df = _read_delimited(path, ext, spec, columns)
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"cannot read data file {path} ({first_line(exc)}): it must be a valid {ext} file") from exc
     if len(df) == 0:
         raise DataError(
-            f"data file {path} has no rows: write the {spec.name} split into it or point `data_dir` elsewhere"
+            f"data file {path} has no rows: write the {spec.name} split into it or point `data.data_dir` elsewhere"
         )
-    _check_columns([str(c) for c in df.columns], spec, f"data file {path}")
-    cols = [c for c in (*spec.text_keys, spec.label_key, "idx") if c in df.columns]
-    df = df[cols].copy()
-    for key in spec.text_keys:
-        if df[key].isna().any():
-            raise DataError(f"data file {path} has empty values in column {key!r}: fill or drop those rows")
-        df[key] = df[key].astype(str)
-    labels = pd.to_numeric(df[spec.label_key], errors="coerce")
-    if labels.isna().any():
-        raise DataError(
-            f"data file {path}: column {spec.label_key!r} has non-numeric or missing values: labels must be numbers"
-        )
-    if spec.is_regression:
-        df[spec.label_key] = labels.astype("float32")
-    else:
-        if not ((labels == labels.round()) & (labels >= 0) & (labels < spec.num_labels)).all():
-            raise DataError(
-                f"data file {path}: labels must be integers 0..{spec.num_labels - 1} for {spec.name}, found {sorted(labels.unique().tolist())[:5]} "
-                "(a GLUE test split has label -1: use train and validation)"
-            )
-        df[spec.label_key] = labels.astype("int64")
-    if "idx" in df.columns:
-        df["idx"] = pd.to_numeric(df["idx"], errors="coerce").fillna(-1).astype("int64")
-    ds = Dataset.from_pandas(df, preserve_index=False)
-    return ds.cast_column(spec.label_key, Value("float32" if spec.is_regression else "int64"))
+    df.columns = [str(c) for c in df.columns]
+    return validated(Dataset.from_pandas(df, preserve_index=False), spec, f"data file {path}", columns)
+
+
+def _read_delimited(path: Path, ext: str, spec: TextTask, columns: dict | None):
+    import pandas as pd
+
+    kw = dict(sep="\t" if ext == "tsv" else ",", quoting=csv.QUOTE_NONE if ext == "tsv" else csv.QUOTE_MINIMAL,
+              dtype=str, keep_default_na=False)
+    df = pd.read_csv(path, **kw)
+    known = {*spec.text_keys, spec.label_key, *(spec.file_columns or {}).values(), *(columns or {}).values()}
+    if spec.headerless_columns and not known & set(map(str, df.columns)) and len(df.columns) == len(spec.headerless_columns):
+        df = pd.read_csv(path, header=None, names=list(spec.headerless_columns), **kw)
+    return df
 
 
 def _split_file(root: Path, names: list[str], spec: TextTask) -> Path | None:
@@ -128,17 +138,17 @@ def _split_file(root: Path, names: list[str], spec: TextTask) -> Path | None:
     return found[0] if found else None
 
 
-def load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
-    """A save_to_disk folder, or train/validation files (csv, tsv, json, jsonl, parquet); data_dir/<task>/ also works."""
+def load_glue_dir(spec: TextTask, data_dir: str | os.PathLike, columns: dict | None = None):
+    """A save_to_disk folder, or train/validation files (csv, tsv, json, jsonl, parquet); data_dir/<task>/
+    and the original distribution's data_dir/<RTE|SST-2|...>/ (train.tsv, dev.tsv) also work."""
     from datasets import DatasetDict, load_from_disk
 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DataError(
-            f"data_dir {root} does not exist: set the config key `data_dir` to a folder with the {spec.name} data, or remove it to use the hub cache"
+            f"data_dir {root} does not exist: set the config key `data.data_dir` to a folder with the {spec.name} data, or remove it to use the hub cache"
         )
-    if (root / spec.name).is_dir():
-        root = root / spec.name
+    root = next((root / d for d in (spec.name, spec.folder) if d and (root / d).is_dir()), root)
     recipe = {"kind": "data_dir", "path": str(root.resolve())}
     if (root / "dataset_dict.json").is_file():
         try:
@@ -148,7 +158,7 @@ def load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
                 f"cannot load the saved dataset in {root} ({first_line(exc)}): save it again with DatasetDict.save_to_disk"
             ) from exc
         recipe["format"] = "save_to_disk"
-        return _pick_splits(dd, spec, str(root)), recipe
+        return _pick_splits(dd, spec, str(root), columns), recipe
     eval_names = [spec.eval_split, "validation", spec.eval_split.replace("validation", "dev"), "dev"]
     train_file, eval_file = _split_file(root, [spec.train_split, "train"], spec), _split_file(root, eval_names, spec)
     if train_file is None or eval_file is None:
@@ -159,4 +169,5 @@ def load_glue_dir(spec: TextTask, data_dir: str | os.PathLike):
         )
     recipe["files"] = {"train": str(train_file.resolve()), "validation": str(eval_file.resolve())}
     recipe["sha256"] = {"train": sha256(train_file.resolve()), "validation": sha256(eval_file.resolve())}
-    return DatasetDict({"train": _read_table(train_file, spec), "validation": _read_table(eval_file, spec)}), recipe
+    return DatasetDict({"train": _read_table(train_file, spec, columns),
+                        "validation": _read_table(eval_file, spec, columns)}), recipe

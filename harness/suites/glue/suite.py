@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 
 from harness.models import load_classifier, load_tokenizer
-from harness.suites.base import Suite, data_size
+from harness.suites.base import Suite, column_mapping, data_size
 from harness.suites.glue.loading import load_glue_dir, load_glue_hub
 from harness.suites.glue.tasks import TASKS, TextTask
 
@@ -37,8 +37,8 @@ class GlueSuite(Suite):
         hub if it answers. Mini tasks are built from their package's files; ``seed`` picks their split."""
         if spec.build is not None:
             return spec.build(seed)
-        data_dir = cfg["data"].get("data_dir")
-        return load_glue_dir(spec, data_dir) if data_dir else load_glue_hub(spec)
+        data_dir, columns = cfg["data"].get("data_dir"), column_mapping(cfg, spec.name)
+        return load_glue_dir(spec, data_dir, columns) if data_dir else load_glue_hub(spec, columns)
 
     def label_key(self, spec: TextTask) -> str:
         return spec.label_key

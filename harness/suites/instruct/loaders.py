@@ -7,12 +7,12 @@ from pathlib import Path
 
 from harness.core.errors import DataError, first_line
 from harness.core.sources import load_hub_dataset, sha256
-from harness.suites.instruct.prompts import GSM8K_SUFFIX
-from harness.suites.instruct.items import records_dataset
-from harness.suites.instruct.scoring import FINAL_ANSWER, LLM_ADAPTERS_FOLDER
+from harness.core.labels import answer_text, rename_columns
+from harness.suites.instruct.items import math_item, records_dataset
+from harness.suites.instruct.scoring import LLM_ADAPTERS_FOLDER
 from harness.suites.instruct.tasks import InstructTask
 
-__all__ = ["LLM_ADAPTERS_URL", "gsm8k_item", "load_paper_task", "math_item"]
+__all__ = ["LLM_ADAPTERS_URL", "gsm8k_item", "load_paper_task", "math_item_of_solution"]
 
 LLM_ADAPTERS_URL = "https://github.com/AGI-Edgerunners/LLM-Adapters"
 
@@ -29,6 +29,7 @@ def _read_json_items(path: Path, eval_set: str) -> list[dict]:
     for i, it in enumerate(items):
         it.setdefault("input", "")
         it["set"], it["item_id"] = eval_set, f"{eval_set}:{i}"
+        it["answer"] = answer_text(it.get("answer"), eval_set, f"{path} item {i}")
     return items
 
 
@@ -73,15 +74,62 @@ def _set_of_instruction(instruction: str) -> str:
     return "qa"  # SIQA / ARC / OBQA share the answerN format; they are one stratum for subsampling
 
 
-def _math_from_dir(spec: InstructTask, root: Path):
-    hint = (f"write LLM-Adapters-format files (JSON list of instruction/input/output/answer) train.json and test.json "
-            f"into {root}/{spec.name}/ (LLM-Adapters ships dataset/gsm8k/test.json), or unset `data.data_dir` to use the hub")
-    base = root / spec.name if (root / spec.name).is_dir() else root
+def _math_base(spec: InstructTask, root: Path) -> Path:
+    """Where a math task's files are: data_dir/<task>/, a clone's dataset/<task>/, or data_dir itself."""
+    return next((d for d in (root / spec.name, root / "dataset" / spec.name) if d.is_dir()), root)
+
+
+def _math_from_dir(spec: InstructTask, root: Path, columns: dict | None):
+    """data_dir/<task>/ as the hub's ``save_to_disk`` folder, the hub's parquet files
+    (``**/train-*.parquet`` and ``**/test-*.parquet``, as ``hf download`` leaves them), or
+    LLM-Adapters-format train.json and test.json; every route builds items with :func:`math_item`."""
+    base = _math_base(spec, root)
+    if (base / "dataset_dict.json").is_file():
+        saved = {str(f.relative_to(base)): str(f.resolve()) for f in sorted(base.rglob("*")) if f.is_file()}
+        return _hub_items(spec, _load_saved(base), str(base), columns) + (saved,)
+    parquet = {split: sorted(base.rglob(f"{split}-*.parquet")) or sorted(base.rglob(f"{split}.parquet"))
+               for split in ("train", "test")}
+    if parquet["train"] or parquet["test"]:
+        return _hub_items(spec, _read_parquet(spec, parquet, base), str(base), columns) + (
+            {f"{split}:{i}": str(f.resolve()) for split, fs in parquet.items() for i, f in enumerate(fs)},)
+    hint = (f"put the hub's copy in {root}/{spec.name}/: a `datasets.load_dataset('{spec.hub_id}', '{spec.hub_config}')"
+            f".save_to_disk(...)` folder, or its parquet files (`hf download {spec.hub_id} --repo-type dataset "
+            f"--local-dir {root}/{spec.name}`), or LLM-Adapters-format train.json and test.json; LLM-Adapters ships "
+            f"only a {spec.name} test set, no training set; or unset `data.data_dir` to use the hub")
     train_file = _find(base, ["train.json", "train.jsonl"], f"{spec.name} train file", hint)
     test_file = _find(base, ["test.json", "test.jsonl"], f"{spec.name} test file", hint)
     s = spec.eval_sets[0]
-    train, evals = _read_json_items(train_file, s), _read_json_items(test_file, s)
+    train, evals = (_json_math_items(_read_json_items(f, s), f) for f in (train_file, test_file))
     return train, evals, {"train": str(train_file.resolve()), "test": str(test_file.resolve())}
+
+
+def _json_math_items(items: list[dict], path: Path) -> list[dict]:
+    """LLM-Adapters' math items (question as instruction, "... The answer is N." as output) in the
+    template the hub route uses."""
+    return [math_item(it["instruction"], it.get("output", ""), it.get("answer"), it["set"], it["item_id"], str(path))
+            for it in items]
+
+
+def _load_saved(base: Path):
+    from datasets import load_from_disk
+
+    try:
+        return load_from_disk(str(base))
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot load the saved dataset in {base} ({first_line(exc)}): save it again with "
+                        "DatasetDict.save_to_disk, or set `data.data_dir` elsewhere") from exc
+
+
+def _read_parquet(spec: InstructTask, files: dict[str, list[Path]], base: Path):
+    import pandas as pd
+    from datasets import Dataset, DatasetDict
+
+    try:
+        return DatasetDict({split: Dataset.from_pandas(pd.concat([pd.read_parquet(f) for f in fs]), preserve_index=False)
+                            for split, fs in files.items() if fs})
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot read the {spec.name} parquet files under {base} ({first_line(exc)}): download them "
+                        "again, or set `data.data_dir` elsewhere") from exc
 
 
 def _boxed(solution: str) -> str | None:
@@ -101,40 +149,50 @@ def _boxed(solution: str) -> str | None:
 
 
 def gsm8k_item(question: str, answer: str, i: int, split: str) -> dict:
-    """One GSM8K item in LLM-Adapters' format with FoRA's math template (see GSM8K_SUFFIX)."""
+    """One GSM8K item (openai/gsm8k's "rationale #### N" answer) with FoRA's math template."""
     rationale, _, final = answer.rpartition("####")
-    label = final.strip().replace(",", "")
-    return {"instruction": question + GSM8K_SUFFIX, "input": "", "output": f"{rationale.rstrip()}\n{FINAL_ANSWER}{label}",
-            "answer": label, "set": "gsm8k", "item_id": f"gsm8k:{split}:{i}"}
+    return math_item(question, rationale, final.strip().replace(",", ""), "gsm8k", f"gsm8k:{split}:{i}")
 
 
-def math_item(problem: str, solution: str, i: int, split: str) -> dict | None:
+def math_item_of_solution(problem: str, solution: str, i: int, split: str) -> dict | None:
+    """One MATH item: the answer is the solution's last \\boxed{}; None when it has none."""
     label = _boxed(solution)
-    if label is None:
-        return None
-    return {"instruction": problem + GSM8K_SUFFIX, "input": "", "output": f"{solution.rstrip()}\n{FINAL_ANSWER}{label}",
-            "answer": label, "set": "math", "item_id": f"math:{split}:{i}"}
+    return None if label is None else math_item(problem, solution, label, "math", f"math:{split}:{i}")
 
 
-def _math_from_hub(spec: InstructTask):
-    hint = (f"on a machine with internet run `python -c \"import datasets; datasets.load_dataset('{spec.hub_id}', "
-            f"'{spec.hub_config}').save_to_disk('{spec.name}')\"` and copy it into the Hugging Face cache, or write "
-            f"LLM-Adapters-format train.json/test.json into a folder and set `data.data_dir` to it")
-    dd, origin = load_hub_dataset(spec.hub_id, spec.hub_config, f"{spec.name} ({spec.hub_id})", hint)
+HUB_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "solution")}
+
+
+def _hub_items(spec: InstructTask, dd, where: str, columns: dict | None) -> tuple[list[dict], list[dict]]:
+    """(train items, test items) from a DatasetDict in the hub's schema (openai/gsm8k: question,
+    answer; MATH-lighteval: problem, solution), columns mapped by ``data.columns.<task>``."""
     if "train" not in dd or "test" not in dd:
-        raise DataError(f"{spec.hub_id} has splits {sorted(dd)}, not train and test")
-    out = {}
+        raise DataError(f"{spec.name}: {where} has splits {sorted(dd)}, not train and test: copy both splits of "
+                        f"{spec.hub_id} (`data.data_dir`)")
+    need, out = HUB_COLUMNS[spec.name], {}
     for split in ("train", "test"):
-        ds = dd[split]
+        ds = rename_columns(dd[split], columns, spec.name, f"{where} split {split!r}")
+        missing = [c for c in need if c not in ds.column_names]
+        if missing:
+            raise DataError(f"{spec.name}: {where} split {split!r} lacks column(s) {missing} (has {ds.column_names}): "
+                            f"name them as {spec.hub_id} does or map them with `data.columns.{spec.name}`")
         if spec.name == "gsm8k":
-            rows = [gsm8k_item(r["question"], r["answer"], i, split) for i, r in enumerate(ds)]
+            out[split] = [gsm8k_item(r["question"], r["answer"], i, split) for i, r in enumerate(ds)]
         else:
-            rows = [m for i, r in enumerate(ds) if (m := math_item(r["problem"], r["solution"], i, split))]
-        out[split] = rows
-    return out["train"], out["test"], {"hub_id": spec.hub_id, "hub_config": spec.hub_config, "origin": origin}
+            out[split] = [m for i, r in enumerate(ds) if (m := math_item_of_solution(r["problem"], r["solution"], i, split))]
+    return out["train"], out["test"]
 
 
-def load_paper_task(spec: InstructTask, data_dir: str | None):
+def _math_from_hub(spec: InstructTask, columns: dict | None):
+    hint = (f"on a machine with internet run `python -c \"import datasets; datasets.load_dataset('{spec.hub_id}', "
+            f"'{spec.hub_config}').save_to_disk('{spec.name}')\"` (or `hf download {spec.hub_id} --repo-type dataset "
+            f"--local-dir {spec.name}`), copy the folder into <dir>/{spec.name}/ and set the config key `data.data_dir` to <dir>")
+    dd, origin = load_hub_dataset(spec.hub_id, spec.hub_config, f"{spec.name} ({spec.hub_id})", hint)
+    train, test = _hub_items(spec, dd, spec.hub_id, columns)
+    return train, test, {"hub_id": spec.hub_id, "hub_config": spec.hub_config, "origin": origin}
+
+
+def load_paper_task(spec: InstructTask, data_dir: str | None, columns: dict | None = None):
     """(DatasetDict train/validation, recipe): ``data_dir`` when set (LLM-Adapters' JSON files), else the
     hub (math tasks only; LLM-Adapters distributes the commonsense files through GitHub, not the hub)."""
     from datasets import DatasetDict
@@ -143,8 +201,10 @@ def load_paper_task(spec: InstructTask, data_dir: str | None):
         root = Path(data_dir).expanduser()
         if not root.is_dir():
             raise DataError(f"data_dir {root} does not exist: set `data.data_dir` to a folder with LLM-Adapters' files")
-        load = _commonsense_from_dir if spec.kind == "commonsense" else _math_from_dir
-        train, evals, files = load(spec, root)
+        if spec.kind == "commonsense":
+            train, evals, files = _commonsense_from_dir(spec, root)
+        else:
+            train, evals, files = _math_from_dir(spec, root, columns)
         recipe = {"kind": "data_dir", "path": str(root.resolve()), "files": files,
                   "sha256": {k: sha256(Path(v)) for k, v in files.items()}}
     elif spec.kind == "commonsense":
@@ -153,7 +213,7 @@ def load_paper_task(spec: InstructTask, data_dir: str | None):
             f"eight test sets in its GitHub repository; clone {LLM_ADAPTERS_URL} (git lfs pull for the large "
             "files) and set `data.data_dir` to the clone")
     else:
-        train, evals, files = _math_from_hub(spec)
+        train, evals, files = _math_from_hub(spec, columns)
         recipe = {"kind": "hub", **files}
     recipe["splits"] = {"train": "train", "validation": "test (the papers score the test sets)"}
     recipe["format"] = "LLM-Adapters items (instruction, input, output, answer)"

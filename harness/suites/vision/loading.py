@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import DataError, first_line
+from harness.core.labels import check_class_labels, rename_columns
 from harness.core.sources import load_hub_dataset
 from harness.core.splits import stratified_split
 from harness.suites.vision.tasks import HELD_OUT_FRACTION, ImageTask
@@ -66,27 +67,38 @@ def load_dir(spec: ImageTask, data_dir: str | os.PathLike):
     return dd, {"kind": "data_dir", "path": str(root.resolve()), "format": "save_to_disk"}
 
 
+# Column names of other mirrors, mapped when the suite's own are absent: uoft-cs/cifar10 and
+# uoft-cs/cifar100 write `img`, and CIFAR-100's fine classes (100, the task's) as `fine_label`.
+MIRROR_COLUMNS = {"image": "img", "label": "fine_label"}
+
+
+def _columns(ds, spec: ImageTask, where: str, columns: dict | None):
+    aliases = {ours: theirs for ours, theirs in MIRROR_COLUMNS.items()
+               if ours not in ds.column_names and theirs in ds.column_names}
+    return rename_columns(rename_columns(ds, aliases, spec.name, where), columns, spec.name, where)
+
+
 def _check_split(ds, spec: ImageTask, where: str) -> np.ndarray:
     from datasets import ClassLabel
 
     missing = [c for c in (spec.image_key, spec.label_key) if c not in ds.column_names]
     if missing:
         raise DataError(f"{where} lacks column(s) {missing} (has {ds.column_names}): {spec.name} needs "
-                        f"{[spec.image_key, spec.label_key]}")
+                        f"{[spec.image_key, spec.label_key]}: map them with the config key `data.columns.{spec.name}` "
+                        f"(e.g. {{image: img, label: fine_label}})")
     feature = ds.features[spec.label_key]
     if isinstance(feature, ClassLabel) and feature.num_classes != spec.num_labels:
         raise DataError(f"{where}: column {spec.label_key!r} has {feature.num_classes} classes, {spec.name} has "
-                        f"{spec.num_labels}: is this the right dataset?")
-    labels = np.asarray(ds[spec.label_key])
-    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= spec.num_labels):
-        raise DataError(f"{where}: labels must be integers 0..{spec.num_labels - 1} for {spec.name}, found "
-                        f"{labels.dtype} {labels.min() if labels.size else ''}..{labels.max() if labels.size else ''}")
-    return labels
+                        f"{spec.num_labels}: is this the right dataset or column? (`data.columns.{spec.name}`)")
+    return check_class_labels(ds[spec.label_key], spec.num_labels, spec.name, where)
 
 
-def make_splits(dd, spec: ImageTask, seed: int, where: str):
-    """(DatasetDict train/validation, split recipe) from the dataset's own splits; see the module doc."""
+def make_splits(dd, spec: ImageTask, seed: int, where: str, columns: dict | None = None):
+    """(DatasetDict train/validation, split recipe) from the dataset's own splits, columns mapped
+    (mirror names, ``data.columns.<task>``) and labels checked; see the module doc."""
     from datasets import DatasetDict
+
+    dd = DatasetDict({split: _columns(ds, spec, f"{where} split {split!r}", columns) for split, ds in dd.items()})
 
     need = [spec.train_split] + ([spec.eval_split] if spec.eval_split else [])
     missing = [s for s in need if s not in dd]

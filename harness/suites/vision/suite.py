@@ -34,7 +34,7 @@ import numpy as np
 
 from harness.core.errors import DataError, first_line
 from harness.models import quiet_transformers
-from harness.suites.base import Suite, data_size
+from harness.suites.base import Suite, column_mapping, data_size
 from harness.suites.vision.images import (
     CROP_SCALE,
     augment,
@@ -74,7 +74,7 @@ class VisionSuite(Suite):
         data_dir = cfg["data"].get("data_dir")
         dd, recipe = load_dir(spec, data_dir) if data_dir else load_hub(spec)
         where = recipe.get("path") or "+".join(spec.hub_ids)
-        out, rule = make_splits(dd, spec, seed, where)
+        out, rule = make_splits(dd, spec, seed, where, column_mapping(cfg, spec.name))
         return out, {**recipe, "splits": rule, "source": spec.source}
 
     def label_key(self, spec: ImageTask) -> str:
