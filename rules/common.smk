@@ -2,6 +2,8 @@
 convention): the validated table configs, where each stage's files live, resources, tuning,
 which table owns a shared run, and which figures exist. The rule files (one per stage) hold rules only."""
 import functools
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -177,6 +179,35 @@ def table_jobs(table, name):
 def labelled_runs(table, name):
     """`variant=path` per run: what the table and profile commands read, a shared run under this table's name."""
     return " ".join(f"{v}={path}" for v, path in table_runs(table, name))
+
+
+# ------------------------------------------------------------------ rerun triggers (every rule's `params: identity=`)
+# Snakemake reruns a job whose params changed since its outputs were made (its default
+# `--rerun-triggers` include `params`). Each rule carries, as the param `identity`, a digest of
+# exactly what decides its outputs, so a changed setting reruns the jobs it reaches and only
+# those, and an edited comment or a renamed table reruns nothing (README "When something fails").
+def digest(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_identity(w):
+    """A train job: its run's `harness.config.run_key` (resolved settings and hyperparameters, suite,
+    backbone, data, train and generation sections); the owner's key is every sharer's key."""
+    return digest(run_key(TABLES[w.table], w.method, w.task, int(w.seed), tune_of(w.table, w.method) is not None))
+
+
+def prep_identity(w):
+    """A prep job: the suite's prep id (tokenizer, lengths, sizes) and where data and tokenizer come from."""
+    cfg = TABLES[PREP_TABLE[(w.dataset, w.task)]]
+    bb = cfg["backbone"]
+    return digest({"prep_id": w.dataset, "task": w.task, "scale": w.scale, "data_dir": cfg["data"].get("data_dir"),
+                   "backbone": [bb.get("hub_id"), bb.get("local_path"), bb.get("convert")]})
+
+
+def table_identity(w):
+    """A table: its validated config (methods, labels, tasks, seeds, aggregate, paper values file),
+    not where the file lies; its runs are inputs, so their reruns reach it anyway."""
+    return digest({k: v for k, v in TABLES[w.table].items() if k != "_path"})
 
 
 # ------------------------------------------------------------------ figures (rules/figures.smk, rules/report.smk)

@@ -24,6 +24,7 @@ rule prep:
         directory("data/{scale}/{dataset}/{task}"),
     params:
         cfg=lambda w: TABLES[PREP_TABLE[(w.dataset, w.task)]]["_path"],
+        identity=prep_identity,  # not in the command: a changed data source or tokenizer reruns it
     resources:
         **config_resources("prep", mem_mb=4000, runtime=60),
     log:

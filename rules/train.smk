@@ -19,6 +19,7 @@ rule train:
         cfg=lambda w: TABLES[w.table]["_path"],
         checkpoint="checkpoints/{scale}/{table}/{method}/{task}/seed{seed}.pt",
         outdir=lambda w, output: str(Path(output.train).parent),
+        identity=run_identity,  # not in the command: a changed setting of this run reruns it (rules/common.smk)
     threads: lambda w: TABLES_RES(w, "train", "cpus_per_task", 1)
     resources:
         **config_resources("train", mem_mb=4000, runtime=60, gpu=True),
