@@ -1,6 +1,7 @@
 """The base class every adapter layer of ours derives from (the peft baselines are wrapped)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import torch
@@ -35,6 +36,16 @@ class AdapterLayer(nn.Module):
         if self.merged:
             self.base_layer.weight -= self.delta_weight().to(self.base_layer.weight.dtype)
             self.merged = False
+
+    @contextlib.contextmanager
+    def disabled(self):
+        """The layer computes its base module's output only (peft's ``disable_adapter``, one layer):
+        what the model does without this adapter, the trained head and every other weight kept."""
+        self.forward = self.base_layer.forward  # an instance attribute shadows the class's forward
+        try:
+            yield self
+        finally:
+            del self.forward
 
     def extra_losses(self) -> dict[str, torch.Tensor]:
         return {}

@@ -12,6 +12,7 @@ re-exported here for callers (``from adapters.registry import MethodConfigError,
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -126,6 +127,7 @@ class Adapted:
     mergeable: bool
     head_params: list[nn.Parameter] = field(default_factory=list)
     _merged: bool = False
+    _initial: dict = field(default_factory=dict)  # starting values for disable_adapter (BitFit, full FT)
 
     def resolved_hparams(self) -> dict:
         """Every hyperparameter the run used, defaults included (e.g. FRAME's ``transform``),
@@ -192,6 +194,80 @@ class Adapted:
             layer.unmerge()
         self._merged = False
 
+    # --- the adapter switched off, and how far training moved it -----------------------------
+    def _is_peft(self) -> bool:
+        return type(self.model).__module__.startswith("peft.")
+
+    def _no_layers(self) -> bool:
+        """A method with neither our layers nor peft's (BitFit, full fine-tuning): its trained
+        parameters are the change itself."""
+        return not self._is_peft() and not self.adapter_layers()
+
+    def adapted_modules(self) -> list[tuple[str, nn.Module]]:
+        """The modules the method changes: our AdapterLayers, peft's tuner layers (they have a
+        base layer and a delta weight), else the modules owning a trained non-head parameter."""
+        named = list(self.model.named_modules())
+        ours = [(n, m) for n, m in named if isinstance(m, AdapterLayer)]
+        if ours:
+            return ours
+        if self._is_peft():
+            return [(n, m) for n, m in named if hasattr(m, "get_delta_weight") and hasattr(m, "get_base_layer")]
+        head = {id(p) for p in self.head_params}
+        return [(n, m) for n, m in named
+                if any(p.requires_grad and id(p) not in head for p in m.parameters(recurse=False))]
+
+    def relative_weight_changes(self) -> list[float]:
+        """‖ΔW‖/‖W0‖ per adapted layer that has a weight update (our ``delta_weight``, peft's
+        ``get_delta_weight``); empty for methods without one (bottleneck adapters, FAA, BitFit)."""
+        out = []
+        with torch.no_grad():
+            for _, m in self.adapted_modules():
+                try:
+                    if isinstance(m, AdapterLayer):
+                        delta, base = m.delta_weight(), m.base_layer.weight
+                    else:
+                        delta, base = m.get_delta_weight(m.active_adapters[0]), m.get_base_layer().weight
+                except (NotImplementedError, AttributeError):
+                    continue
+                out.append(float(delta.float().norm() / base.float().norm().clamp_min(1e-30)))
+        return out
+
+    def remember_initial(self) -> None:
+        """Keep (on the CPU) the starting values of the trained non-head parameters of a method
+        without layers, for :meth:`disable_adapter`."""
+        if self._no_layers():
+            head = {id(p) for p in self.head_params}
+            self._initial = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters()
+                             if p.requires_grad and id(p) not in head}
+
+    @contextlib.contextmanager
+    def disable_adapter(self):
+        """The model without its adapter, the trained head kept (peft's ``disable_adapter`` for
+        every method): our layers compute their base module only, peft models use their own
+        ``disable_adapter``, and a method without layers (BitFit, full fine-tuning) gets its
+        trained non-head parameters back at their starting values for the duration."""
+        if self._is_peft():
+            with self.model.disable_adapter():
+                yield
+            return
+        if not self._no_layers():
+            with contextlib.ExitStack() as stack:
+                for layer in self.adapter_layers():
+                    stack.enter_context(layer.disabled())
+                yield
+            return
+        own = dict(self.model.named_parameters())
+        with torch.no_grad():
+            trained = {n: own[n].detach().clone() for n in self._initial}
+            for n, value in self._initial.items():
+                own[n].copy_(value)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for n, value in trained.items():
+                    own[n].copy_(value)
+
     # --- save / load ---------------------------------------------------------------------------
     def adapter_state_dict(self, include_head: bool = True) -> dict[str, torch.Tensor]:
         """Trainable tensors plus the buffers that define an adapter (locations, masks, RFF)."""
@@ -249,6 +325,7 @@ def apply_method(
     for p in head:
         p.requires_grad_(True)
     adapted = Adapted(adapted_model, method, cfg, spec.mergeable, head)
+    adapted.remember_initial()
     if adapted.num_trainable() == 0 and method != "linear_probe":
         raise MethodConfigError(f"{method}: no trainable parameter after applying to {target_modules}")
     return adapted

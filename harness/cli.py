@@ -44,7 +44,7 @@ def cmd_backbone(args) -> None:
 
 def cmd_train(args) -> None:
     from harness.config import tuned_job_settings  # lazy: a subcommand imports only its own stage
-    from harness.train import TrainingDiverged, train, write_failure  # lazy: a subcommand imports only its own stage
+    from harness.train import JobFailed, TrainingDiverged, train, write_failure  # lazy: a subcommand imports only its own stage
 
     cfg = _table_cfg(args)
     tuned, record = _tuned_record(args)
@@ -52,9 +52,14 @@ def cmd_train(args) -> None:
     out = Path(args.out)
     try:
         train(s, cfg, out_dir=out, checkpoint=Path(args.checkpoint), **_job_kwargs(args))
-    except TrainingDiverged as e:
-        print(f"error: training diverged: {e}; the table marks this run as failed", file=sys.stderr)
+    except TrainingDiverged as e:  # a result of the recipe: recorded, the job succeeds
+        print(f"error: training diverged: {e}; the table marks this run as diverged. It is what this recipe "
+              f"gives: a changed setting reruns it by itself; to rerun it unchanged: snakemake <your options> "
+              f"<target> --forcerun {out}/eval.json", file=sys.stderr)
         write_failure(out, s, str(e))
+    except JobFailed as e:  # the environment's: nothing recorded, exit non-zero, retried
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
     if record is not None:  # the table says which cells ran tuned values, and with what budget
         import json
 

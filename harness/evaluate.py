@@ -26,7 +26,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
     keys = ("table", "variant", "method", "task", "seed")
     record = {k: job[k] for k in keys} | {"epochs": job["settings"]["epochs"]}
     if job["status"] != "ok":
-        record |= {"status": "failed", "reason": job["reason"]}
+        record |= {"status": job["status"], "reason": job["reason"]}  # diverged (or an older record's failed)
     else:
         suite = get_suite(job["suite"])
         with np.load(Path(train_json).parent / job["predictions"]) as saved:
@@ -42,6 +42,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             "method_config": job.get("method_config"),
             "last_metric": job["history"][-1]["metric"],
             "trainable_params": job["trainable_params"],
+            "adapter_effect": job.get("adapter_effect"),  # harness.health: is the adapter inert, collapsed
         }
     write_json(out, record)
     return record

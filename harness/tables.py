@@ -39,12 +39,13 @@ import pandas as pd
 from harness.core.atomic import read_json, write_csv, write_json
 from harness.core.provenance import git_commit, provenance
 from harness.config import RESERVED_AXES
+from harness.run_flags import RULES, flag_cells, merge_flags
 
 SELECTION = (
     "best epoch selected on the validation split and reported on that same split (the papers' protocol); "
     "`<task>_last` = last epoch"
 )
-INCOMPLETE, FAILED = "incomplete", "failed"
+INCOMPLETE, FAILED, DIVERGED = "incomplete", "failed", "diverged"
 # per task, in this order: the columns of one task's block in the CSV
 TASK_COLUMNS = ("_seeds", "", "_spread", "_paper", "_paper_spread", "_diff", "_last", "_partial")
 
@@ -214,11 +215,12 @@ def eval_frame(evals: list[dict], axes: Sequence[str] = ()) -> pd.DataFrame:
             "seed": e.get("seed"),
             "ok": ok,
             "failed": not ok,
+            "diverged": e.get("status") == "diverged",
             "metric": float(e["metric"]) if ok else math.nan,
             "last_metric": float(e["last_metric"]) if ok and _finite(e.get("last_metric")) else math.nan,
             "trainable_params": e.get("trainable_params") if ok else None,
         })
-    cols = ["variant", "task", *axes, "seed", "ok", "failed", "metric", "last_metric", "trainable_params"]
+    cols = ["variant", "task", *axes, "seed", "ok", "failed", "diverged", "metric", "last_metric", "trainable_params"]
     return pd.DataFrame.from_records(rows, columns=cols)
 
 
@@ -246,6 +248,7 @@ def cell_stats(runs: pd.DataFrame, axes: Sequence[str], how: str, seeds: Sequenc
         records=("ok", "size"),
         k=("ok", "sum"),
         n_failed=("failed", "sum"),
+        n_diverged=("diverged", "sum"),
         missing=("seed", missing),
         centre=("metric", centre),
         spread=("metric", spread),
@@ -273,8 +276,9 @@ def _check_not_pooled(evals: list[dict], axes: Sequence[str]) -> None:
                              f"build the table with axes={[*axes, a]!r} so they are not pooled into one cell")
 
 
-def _seeds_text(k: int, n: int, failed: int, missing: int) -> str:
-    notes = [f"{failed} failed"] * bool(failed) + [f"{missing} missing"] * bool(missing)
+def _seeds_text(k: int, n: int, failed: int, missing: int, diverged: int = 0) -> str:
+    notes = ([f"{diverged} diverged"] * bool(diverged) + [f"{failed - diverged} failed"] * bool(failed - diverged)
+             + [f"{missing} missing"] * bool(missing))
     return f"{k}/{n}" + (f" ({', '.join(notes)})" if notes else "")
 
 
@@ -306,13 +310,13 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
     grid = pd.DataFrame(grid, columns=["_row", "variant", *axes, "task"])
     stats = cell_stats(runs, axes, how, seeds) if len(runs) else None
     if stats is None:
-        cells = grid.assign(records=0, k=0, n_failed=0, missing=len(set(seeds)), centre=math.nan,
+        cells = grid.assign(records=0, k=0, n_failed=0, n_diverged=0, missing=len(set(seeds)), centre=math.nan,
                             spread=math.nan, n_last=0, last=math.nan)
         cells["n"] = cells["missing"]
     else:
         cells = grid.merge(stats, on=["variant", *axes, "task"], how="left")
         no_record = cells["records"].isna()
-        cells.loc[no_record, ["records", "k", "n_failed", "n_last"]] = 0
+        cells.loc[no_record, ["records", "k", "n_failed", "n_diverged", "n_last"]] = 0
         cells.loc[no_record, "missing"] = len(set(seeds))
         cells.loc[no_record, "n"] = len(set(seeds))
     params = runs.dropna(subset=["trainable_params"]).groupby(["variant", *axes])["trainable_params"].min()
@@ -332,7 +336,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
             k, n, n_failed, n_missing = int(c["k"]), int(c["n"]), int(c["n_failed"]), int(c["missing"])
             complete = n > 0 and k == n
             ref = paper.get((variant, task, *combo))
-            row[f"{task}_seeds"] = _seeds_text(k, n, n_failed, n_missing)
+            n_diverged = int(c["n_diverged"])
+            row[f"{task}_seeds"] = _seeds_text(k, n, n_failed, n_missing, n_diverged)
             if tuned:
                 row[f"{task}_tuned"] = _tuned_text(tuned.get((variant, task)))
             if complete:
@@ -342,7 +347,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
                 if base is not None:
                     beats.append(c["centre"] > base)
             else:
-                row[task] = INCOMPLETE if k else (FAILED if n_failed else "")
+                row[task] = INCOMPLETE if k else ((DIVERGED if n_diverged == n_failed else FAILED) if n_failed else "")
                 row[f"{task}_spread"] = ""
             row[f"{task}_paper"] = _fmt(ref["value"], 1) if ref else ""
             row[f"{task}_paper_spread"] = _fmt(ref["spread"], 1) if ref and ref["spread"] is not None else ""
@@ -367,6 +372,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
     for task in tasks:
         baseline[task] = _fmt(_baseline(data_metas, task))
     rows.append(baseline)
+    health_flags = flag_cells(rows, evals, tasks, lambda t: _baseline(data_metas, t))
 
     commit = git_commit()
     scale = {
@@ -378,6 +384,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "tasks": {t: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} for t in tasks},
         "seeds": cfg["seeds"],
         "selection": SELECTION,
+        "flag_rules": RULES,  # when a cell is flagged diverged or inert (harness.run_flags)
         "aggregate": f"{how} over seeds of the best epoch; spread = sample std over seeds",
         "aggregate_last": f"`<task>_last`: {how} over seeds of the last epoch's metric; empty when a seed's "
                           "record has no last_metric (written before it was recorded) or the cell is incomplete",
@@ -397,6 +404,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "provenance": {"config": cfg.get("_path"),
                        **provenance(commit, data={t: data_metas.get(t, {}).get("source") for t in tasks})},
     }
+    if health_flags:
+        scale["cell_flags"] = merge_flags(scale.get("cell_flags"), health_flags)
     for row in rows:
         row["scale"] = cfg["_scale"]
         row["backbone"] = cfg["backbone"]["name"]

@@ -57,6 +57,8 @@ from harness.tracking import track_job  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
 from harness.core.errors import first_line  # noqa: E402
+from harness.health import LossWindows, adapter_effect, blowup, loss_window  # noqa: E402
+from harness.run_flags import BLOWUP_RULE  # noqa: E402
 
 # Optimizer groups that get an optimizer of their own (FRAME trains its orders separately, 002).
 SEPARATE_OPTIMIZER_GROUPS = ("orders",)
@@ -67,7 +69,12 @@ GPU_LOCK_DIR = ".snakemake/gpu-locks"
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or inf; the message names method, task, seed and step."""
+    """The loss became NaN or inf, or blew up and stayed finite; the message names method, task,
+    seed and step (or the loss windows)."""
+
+
+class JobFailed(RuntimeError):
+    """The environment failed a job (out of memory, a full disk, a crash): not a result."""
 
 
 def seed_everything(seed: int) -> None:
@@ -351,9 +358,11 @@ class Job:
     steps_per_epoch: int
     precision: str = "fp32"  # resolved: "bf16" (autocast) or "fp32"
     guard: LossGuard = field(init=False)
+    windows: LossWindows = field(init=False)  # the first and last training losses (harness.health)
 
     def __post_init__(self):
         self.guard = LossGuard(self.device)
+        self.windows = LossWindows(self.device, loss_window(self.steps_per_epoch * self.settings.epochs))
 
     def autocast(self):
         """bf16 autocast for the backbone's matmuls; FFTs of float32 spectra stay float32."""
@@ -389,6 +398,7 @@ class Job:
             for extra in self.adapted.extra_losses().values():
                 loss = loss + extra
         self.guard.record(loss, step)
+        self.windows.record(loss.detach().float(), step)
         loss.backward()
         if s.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.trainable, s.max_grad_norm)
@@ -462,25 +472,25 @@ def train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_k
     the best epoch's ``adapter.safetensors`` and ``predictions.npz``, and ``eval.json`` to
     ``out_dir``; then delete the checkpoint.
 
-    A NaN/inf loss raises :class:`TrainingDiverged` (the caller writes the failed status, see
-    :func:`write_failure`). Any other error of the run (CUDA out of memory, a bug) is written as
-    a failed status too, with its one-line reason and the traceback in the log, and returned: the
-    table shows a failed cell and the other jobs go on. Bad input (config, data, model path)
-    raises as before: every job would fail alike.
+    A loss that became NaN/inf or blew up (:data:`harness.run_flags.BLOWUP_RULE`) raises
+    :class:`TrainingDiverged`: a result of the recipe, which the caller records as ``diverged``
+    (:func:`write_failure`). Any other error (CUDA out of memory, a full disk, a crash) is the
+    environment's, not a result: it raises :class:`JobFailed` with one line, nothing is recorded,
+    the checkpoint is kept, the job exits non-zero and the next run (or Snakemake's ``retries``)
+    resumes it. Bad input (config, data, model path) raises as before: every job would fail alike.
     """
     try:
         return _train(s, cfg, out_dir=out_dir, checkpoint=checkpoint, **job_kwargs)
     except TrainingDiverged:
-        checkpoint.unlink(missing_ok=True)  # the job is over: its outputs will say failed
+        checkpoint.unlink(missing_ok=True)  # the job is over: its outputs will say diverged
         raise
     except (ConfigError, DataError, MethodConfigError, ModelError):
         raise
-    except Exception as e:  # noqa: BLE001 - any other failure becomes the job's failed status
+    except Exception as e:  # noqa: BLE001 - whatever the environment raised: not a result
         traceback.print_exc(file=sys.stderr)
-        reason = first_line(e)
-        print(f"error: {s.variant}/{s.task}/seed{s.seed} failed: {reason}; the table marks this run as failed "
-              f"(its checkpoint {checkpoint} is kept: delete the result folder to rerun it)", file=sys.stderr)
-        return write_failure(out_dir, s, reason)
+        kept = f"its checkpoint {checkpoint} is kept" if checkpoint.exists() else "it had no checkpoint yet"
+        raise JobFailed(f"{s.variant}/{s.task}/seed{s.seed} failed: {first_line(e)}; nothing is recorded and "
+                        f"{kept}: the next snakemake run retries it") from e
 
 
 def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_kwargs) -> dict:
@@ -505,6 +515,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         for sch, st in zip(schedulers, state["schedulers"]):
             sch.load_state_dict(st)
         _set_rng_state(state["rng"])
+        job.windows.load(state.get("loss_windows"))
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
         best_files = state.get("best_files", {})
         earlier_wall, earlier_steps = state.get("wall_seconds", 0.0), list(state.get("step_seconds", []))
@@ -557,6 +568,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
                     "optimizers": [o.state_dict() for o in optimizers],
                     "schedulers": [x.state_dict() for x in schedulers],
                     "rng": _rng_state(),
+                    "loss_windows": job.windows.state(),
                     "history": history,
                     "best": best,
                     "best_files": best_files,  # the outputs of the best epoch, restored on resume
@@ -566,6 +578,12 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
                 ckpt_file,
             )
 
+    loss_check = blowup(job.windows)
+    if loss_check["diverged"]:  # finite but blown up: a result of the recipe, recorded as NaN is
+        raise TrainingDiverged(
+            f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: the loss blew up and stayed finite: mean "
+            f"{loss_check['loss_final']:.4g} over the last {loss_check['window']} steps vs {loss_check['loss_initial']:.4g} "
+            f"over the first (rule: {BLOWUP_RULE})")
     wall = time.perf_counter() - t_start
     result = {
         "status": "ok",
@@ -615,6 +633,8 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "epochs": s.epochs,
         "resumed_from_epoch": start_epoch,
     }
+    result["loss_check"] = loss_check
+    result["adapter_effect"] = adapter_effect(job, None)  # after the profile's numbers, outside them
     write_json(out_dir / "profile.json", profile)
     write_json(out_dir / "train.json", result)
     _write_eval(out_dir)
@@ -636,16 +656,17 @@ def _load_trainable(adapted, tensors: dict) -> None:
 
 
 def write_failure(out_dir: Path, s: JobSettings, reason: str) -> dict:
-    """A failed job leaves no metrics, adapter or profile, only a status the table shows: its
-    ``train.json``, ``profile.json`` and ``eval.json`` say ``failed`` and why, and its
+    """A diverged job (:class:`TrainingDiverged`: a result of its recipe) leaves no metrics,
+    adapter or profile, only a status the table shows: its ``train.json``, ``profile.json`` and
+    ``eval.json`` say ``diverged`` and why (the step, or the loss windows), and its
     ``adapter.safetensors`` / ``predictions.npz`` (outputs of the rule) hold nothing."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    status = {"status": "failed", "reason": reason, "table": s.table, "variant": s.variant,
+    status = {"status": "diverged", "reason": reason, "table": s.table, "variant": s.variant,
               "method": s.method, "task": s.task, "seed": s.seed, "settings": asdict(s)}
     with atomic_path(out_dir / "adapter.safetensors") as tmp:
-        save_file({}, str(tmp), metadata={"status": "failed"})
+        save_file({}, str(tmp), metadata={"status": "diverged"})
     with atomic_path(out_dir / "predictions.npz") as tmp:
         tmp.write_bytes(_empty_npz())
     write_json(out_dir / "profile.json", {**status, "wall_seconds": None})

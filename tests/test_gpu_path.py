@@ -196,11 +196,11 @@ def test_nan_names_the_first_bad_step_without_a_check_per_step(tiny_job, tmp_pat
     assert not (out / "train.json").exists() and not ck.exists()  # no checkpoint of a diverged job left
     T.write_failure(out, s, "diverged")  # what `harness train` does next
     status = {n: json.loads((out / n).read_text())["status"] for n in ("train.json", "profile.json", "eval.json")}
-    assert status == {"train.json": "failed", "profile.json": "failed", "eval.json": "failed"}
+    assert status == {"train.json": "diverged", "profile.json": "diverged", "eval.json": "diverged"}
     from safetensors import safe_open
 
     with safe_open(str(out / "adapter.safetensors"), "pt") as f:  # an output of the rule, holding nothing
-        assert list(f.keys()) == [] and f.metadata() == {"status": "failed"}
+        assert list(f.keys()) == [] and f.metadata() == {"status": "diverged"}
 
 
 # ------------------------------------------------------------------------------- one GPU per job

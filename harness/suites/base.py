@@ -165,3 +165,11 @@ class Suite:
 
     def score(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> float:
         return compute_metric(spec.metric, saved["predictions"], saved["labels"])
+
+    def predicted_classes(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The predicted class per evaluation item from the saved arrays, or None where predictions
+        are not classes (regression, generation): what ``harness.health`` compares with the adapter
+        switched off."""
+        if spec.num_labels < 2 or "predictions" not in saved:
+            return None
+        return np.asarray(saved["predictions"])
