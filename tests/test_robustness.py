@@ -5,8 +5,8 @@
 * A resumed job restores its best epoch's files (a rerun of an incomplete job deletes its outputs)
   and its profile counts the steps of the epochs it did not re-run; a finished job deletes its
   checkpoint.
-* A failed job: its one-line error reaches the Snakemake output (``show-failed-logs``), and an
-  error inside training becomes a failed cell of the table instead of stopping the DAG.
+* A failed job: its one-line error reaches the Snakemake output (``show-failed-logs``); an error
+  inside training (out of memory) records nothing and is retried (issue 19 §2), it is no cell.
 * A ``target_modules`` name that matches no module of the backbone fails validation, naming the
   key and the names that exist.
 """
