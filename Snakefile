@@ -29,6 +29,14 @@ include: "rules/figures.smk"
 include: "rules/report.smk"
 
 
+onstart:
+    preflight_or_stop(workflow.dag)  # paper scale: every model and data source reachable, before any job
+
+
+onerror:
+    print_failed_job_errors(log)  # each failed job's one-line cause on the console, from its log
+
+
 rule all:
     input:
         [f"tables/{t}.csv" for t in TABLES],

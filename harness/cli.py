@@ -186,10 +186,29 @@ def cmd_table(args) -> None:
     print(f"[table] {out} ({scale['scale']} scale, {len(rows) - 1} rows)")
 
 
+def cmd_preflight(args) -> None:
+    from harness.preflight import main_check  # lazy: a subcommand imports only its own stage
+
+    problems = main_check(args.targets, args.config_dir, args.scale)
+    for line in problems:
+        print(f"preflight: {line}", file=sys.stderr)
+    if problems:
+        raise SystemExit(f"preflight: {len(problems)} problem(s): fix the config keys above before running")
+    print(f"preflight: ok ({args.scale} scale)")
+
+
 def cmd_audit(args) -> None:
     from harness.audit import audit  # lazy: a subcommand imports only its own stage
 
     audit(Path(args.out))
+
+
+def _add_preflight(sub) -> None:
+    sp = sub.add_parser("preflight", help="are the models and data of these targets' tables reachable (paper scale)")
+    sp.add_argument("targets", nargs="*", help="tables/<table>.csv or table names (none: every table)")
+    sp.add_argument("--config-dir", default=None, help="the table configs (default: the repository's config/)")
+    sp.add_argument("--scale", default="paper", choices=["paper", "mini"])
+    sp.set_defaults(fn=cmd_preflight)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--evals", nargs="+", required=True,
                     help="VARIANT=eval.json of every run of the table (a run another table trained, under this table's variant)")
     sp.set_defaults(fn=cmd_table)
+    _add_preflight(sub)
     sp = sub.add_parser("audit", help="parameter counts of every paper table, without weights")
     sp.add_argument("--out", default="tables/params_audit.csv")
     sp.set_defaults(fn=cmd_audit)

@@ -24,7 +24,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
     """
     job = read_json(train_json)
     keys = ("table", "variant", "method", "task", "seed")
-    record = {k: job[k] for k in keys} | {"epochs": job["settings"]["epochs"]}
+    record = {k: job[k] for k in keys} | {"epochs": job["settings"]["epochs"], "model": job.get("model")}
     if job["status"] != "ok":
         record |= {"status": job["status"], "reason": job["reason"]}  # diverged (or an older record's failed)
     else:

@@ -2,7 +2,7 @@
 
 Every compute node may be offline. A hub id is looked up in the local Hugging Face cache first;
 the network is tried only when the hub answers a 2-second probe (:mod:`harness.core.sources`), so a
-missing model fails in seconds with what to download and which config key (`local_path`) to set,
+missing model fails in seconds with what to download and which config key (`backbone.local_path`) to set,
 instead of a 20-second retry loop ending in a deep huggingface_hub traceback. Suites load their
 model class through :func:`load_pretrained`.
 """
@@ -10,6 +10,7 @@ model class through :func:`load_pretrained`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import re
@@ -27,6 +28,7 @@ __all__ = [
     "load_pretrained",
     "load_tokenizer",
     "minilm_path",
+    "model_record",
     "resolve_pretrained",
 ]
 
@@ -67,17 +69,18 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
     Order: `local_path` (must exist) > an existing folder > a MiniLM alias (shipped copy) >
     a hub id found in the local HF cache (its snapshot folder) > the hub id itself, only if
     the hub answers. Otherwise a one-line ModelError says what to download and where to point
-    the config key `local_path`.
+    the config key `backbone.local_path`.
     """
     if local_path:
         p = Path(local_path).expanduser()
         if not p.exists():
             raise ModelError(
-                f"model folder {p} (config key `local_path`) does not exist: fix the path or remove `local_path` to use {name_or_path!r}"
+                f"model folder {p} (config key `backbone.local_path`) does not exist: fix the path or remove "
+                f"`backbone.local_path` to use {name_or_path!r}"
             )
         return str(p)
     if not name_or_path:
-        raise ModelError("no model given: set the config key `model` (a hub id or a folder) or `local_path`")
+        raise ModelError("no model given: set the config key `backbone.hub_id` (a hub id) or `backbone.local_path` (a folder)")
     p = Path(name_or_path).expanduser()
     if p.exists():
         return str(p)
@@ -85,7 +88,8 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
         return minilm_path()
     if _looks_like_path(name_or_path):
         raise ModelError(
-            f"model path {name_or_path} does not exist: fix it, or set the config key `local_path` to a folder saved with save_pretrained"
+            f"model path {name_or_path} does not exist: fix it, or set the config key `backbone.local_path` to a folder saved "
+            "with save_pretrained"
         )
     from huggingface_hub import snapshot_download
 
@@ -97,9 +101,45 @@ def resolve_pretrained(name_or_path: str, local_path: str | None = None) -> str:
         why = "offline mode is set (HF_HUB_OFFLINE)" if hub_offline() else "the hub is unreachable"
         raise ModelError(
             f"model {name_or_path!r} is neither a folder here nor in the local Hugging Face cache, and {why}: on a machine with internet run "
-            f"`huggingface-cli download {name_or_path} --local-dir <folder>`, copy <folder> here and set the config key `local_path: <folder>`"
+            f"`hf download {name_or_path} --local-dir <folder>`, copy <folder> here and set the config key "
+            "`backbone.local_path: <folder>`"
         )
     return name_or_path
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx")
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def _fingerprint(folder: Path) -> dict:
+    """A cheap content fingerprint of a model folder: sha256 over config.json and, per weight file,
+    its name, size and first and last MiB (an 8B checkpoint is not read whole to start a job)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name == "config.json"))
+    for p in files:
+        size = p.stat().st_size
+        h.update(f"{p.relative_to(folder)}:{size}:".encode())
+        with open(p, "rb") as f:
+            h.update(f.read(_FINGERPRINT_BYTES))
+            if size > _FINGERPRINT_BYTES:
+                f.seek(max(size - _FINGERPRINT_BYTES, _FINGERPRINT_BYTES))
+                h.update(f.read())
+    return {"sha256": h.hexdigest(), "files": len(files), "rule": "config.json + each weight file's name, size, first and last MiB"}
+
+
+def model_record(name_or_path: str, hub_id: str | None = None) -> dict:
+    """The model a job actually loads, for train.json/eval.json/table meta and the resume fingerprint:
+    the folder it resolved to (``backbone.local_path``, a converted folder or the hub cache's
+    snapshot), the configured hub id, the hub revision when loaded from the cache, and a fingerprint
+    of the weights; a hub id loaded over the network is recorded as such."""
+    path = resolve_pretrained(name_or_path)
+    record = {"hub_id": hub_id, "path": path}
+    folder = Path(path)
+    if not folder.is_dir():
+        return record | {"source": "hub"}
+    snapshot = folder.parent.name == "snapshots"
+    return record | {"source": "hub cache" if snapshot else "folder", "path": str(folder.resolve()),
+                     "revision": folder.name if snapshot else None, "weights": _fingerprint(folder)}
 
 
 @contextlib.contextmanager
@@ -120,16 +160,28 @@ def quiet_transformers():
 
 
 def load_tokenizer(name_or_path: str, local_path: str | None = None):
-    """AutoTokenizer for a model name/folder, resolved offline first (see resolve_pretrained)."""
+    """AutoTokenizer for a model name/folder, resolved offline first (see resolve_pretrained). A
+    folder without tokenizer files is an error: transformers 5 then builds an empty tokenizer of the
+    model's class, which would turn every text into <unk>."""
     from transformers import AutoTokenizer
 
     path = resolve_pretrained(name_or_path, local_path)
     try:
         with quiet_transformers():
-            return AutoTokenizer.from_pretrained(path)
+            tok = AutoTokenizer.from_pretrained(path)
     except Exception as exc:
         raise ModelError(
-            f"cannot load a tokenizer from {path} ({first_line(exc)}): point `model`/`local_path` at a folder with tokenizer files"
+            f"cannot load a tokenizer from {path} ({first_line(exc)}): point `backbone.local_path` at a folder with tokenizer files"
+        ) from exc
+    if len(tok) <= len(set(tok.all_special_tokens)) + 1:
+        raise ModelError(
+            f"cannot load a tokenizer from {path}: it has no vocabulary ({len(tok)} tokens; no tokenizer.json, vocab or "
+            "merges files): copy the model's tokenizer files into the folder `backbone.local_path` names"
+        )
+    return tok
+    if False:  # placeholder removed below
+        raise ModelError(
+            f"cannot load a tokenizer from {path} ({first_line(exc)}): point `backbone.local_path` at a folder with tokenizer files"
         ) from exc
 
 
@@ -155,7 +207,7 @@ def load_pretrained(auto_class: str, name_or_path: str, local_path: str | None =
             model, info = getattr(transformers, auto_class).from_pretrained(
                 path, output_loading_info=True, **{"dtype": torch.float32, **kwargs})
     except Exception as exc:
-        raise ModelError(f"cannot load a {what} from {path} ({first_line(exc)}): check `model`/`local_path`") from exc
+        raise ModelError(f"cannot load a {what} from {path} ({first_line(exc)}): check `backbone.local_path` / `backbone.hub_id`") from exc
     new = sorted(info.get("missing_keys") or [])
     if new and path not in _logged_new_weights:
         _logged_new_weights.add(path)

@@ -39,6 +39,7 @@ import pandas as pd
 from harness.core.atomic import read_json, write_csv, write_json
 from harness.core.provenance import git_commit, provenance
 from harness.config import RESERVED_AXES
+from harness.suites import get_suite
 from harness.run_flags import RULES, flag_cells, merge_flags
 
 SELECTION = (
@@ -170,6 +171,12 @@ def _fill_default_axes(rows: list[dict], axes: Sequence[str], configs: dict) -> 
         for a in axes:
             if row.get(a) == "" and isinstance(config, dict) and config.get(a) is not None:
                 row[a] = axis_key(config[a])
+
+
+def _models(evals: list[dict]) -> list[dict]:
+    """The distinct models the table's runs loaded (harness.models.model_record); one unless runs differ."""
+    seen = {json.dumps(e["model"], sort_keys=True): e["model"] for e in evals if e.get("model")}
+    return list(seen.values())
 
 
 def _method_configs(evals: list[dict], variants) -> dict:
@@ -367,7 +374,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
 
     _fill_default_axes(rows, axes, _method_configs(evals, cfg["methods"]))
     _mark_linear_probe(rows, tasks)
-    baseline = {"method": "baseline", "label": "majority class / constant (no training)", "registry_method": "",
+    baseline = {"method": "baseline", "label": get_suite(cfg["suite"]).baseline_label, "registry_method": "",
                 **{a: "" for a in axes}, "trainable_params": 0}
     for task in tasks:
         baseline[task] = _fmt(_baseline(data_metas, task))
@@ -397,6 +404,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "last_epochs": {v: sorted({e["last_epoch"] for e in evals
                                    if e["variant"] == v and e.get("last_epoch") is not None}) for v in cfg["methods"]},
         "method_configs": _method_configs(evals, cfg["methods"]),
+        "models": _models(evals),  # the backbone each run actually loaded (folder, revision, weights)
         "tuned": {f"{v}/{t}": rec for (v, t), rec in tuned.items()},
         "shared_runs": _shared_runs(evals),
         "produced_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -52,7 +52,7 @@ from harness.core.atomic import atomic_path, write_json  # noqa: E402
 from harness.config import ConfigError, JobSettings, backbone_path  # noqa: E402
 from harness.core.errors import DataError  # noqa: E402
 from harness.evaluate import evaluate_job  # noqa: E402
-from harness.models import ModelError  # noqa: E402
+from harness.models import ModelError, model_record  # noqa: E402
 from harness.tracking import track_job  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
@@ -230,11 +230,12 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _signature(s: JobSettings, data_meta: dict, model_name: str, **run) -> str:
+def _signature(s: JobSettings, data_meta: dict, model: dict, **run) -> str:
     """What a checkpoint must match to be resumed: settings (but not ``log_every``, which changes
-    no number), data, model, and how it runs (device type, resolved precision)."""
+    no number), data, the model actually loaded (:func:`harness.models.model_record`: folder,
+    revision, weights fingerprint), and how it runs (device type, resolved precision)."""
     settings = {k: v for k, v in asdict(s).items() if k != "log_every"}
-    blob = json.dumps({"settings": settings, "data": data_meta, "model": model_name, **run}, sort_keys=True, default=str)
+    blob = json.dumps({"settings": settings, "data": data_meta, "model": model, **run}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -499,9 +500,9 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
     job = setup_job(s, cfg, **job_kwargs)
     adapted, task, meta, dev = job.adapted, job.task, job.meta, job.device
     optimizers, schedulers, steps_per_epoch = job.optimizers, job.schedulers, job.steps_per_epoch
-    model_name = cfg["backbone"]["hub_id"]
+    model = model_record(backbone_path(cfg), cfg["backbone"]["hub_id"])  # what was loaded, not what was named
 
-    signature = _signature(s, meta, model_name, device=dev.type, precision=job.precision)
+    signature = _signature(s, meta, model, device=dev.type, precision=job.precision)
     history: list[dict] = []
     best = {"epoch": None, "metric": -math.inf}
     best_files: dict[str, bytes] = {}
@@ -603,7 +604,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "predictions": "predictions.npz",
         "settings": asdict(s),
         "method_config": adapted.resolved_hparams(),  # defaults included: e.g. which FRAME transform ran
-        "model": model_name,
+        "model": model,
         "data": {k: meta[k] for k in ("n_train", "n_eval") if k in meta},
     }
     step_times = timer.seconds

@@ -5,12 +5,14 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
 from harness.config import ConfigError, load_table, run_key, table_configs, tune_spec, tune_switch, tuning_settings, validate_tuning
+from harness.preflight import preflight
 from harness.suites import get_suite
 from harness.tracking import tracking_mode
 
@@ -238,3 +240,53 @@ def figure_targets():
     if MOE_TABLE in TABLES and MOE_VARIANT in TABLES[MOE_TABLE]["methods"]:
         out.append("figures/fourier_moe_fig5.png")
     return out
+
+
+# ------------------------------------------------------------------ before and after the run (the Snakefile's onstart, onerror)
+def preflight_or_stop(dag):
+    """Paper scale, before any job: the model and data sources of every table a job of this run
+    reads (harness/preflight.py: data only for the tasks a prep job loads); one line per problem,
+    then the run stops. After the DAG is built, so `snakemake -n` stays fast and offline."""
+    if SCALE != "paper":
+        return  # the mini scale never touches the hub
+    tables, data = set(), {}
+    for job in dag.needrun_jobs():
+        w = dict(job.wildcards.items())
+        if job.rule.name == "prep":
+            table = PREP_TABLE[(w["dataset"], w["task"])]
+            data.setdefault(table, set()).add(w["task"])
+        elif "table" not in w or "task" not in w:
+            continue
+        tables.add(table if job.rule.name == "prep" else w["table"])
+    problems = preflight({t: TABLES[t] for t in tables}, data)
+    if problems:
+        sys.stderr.write("".join(f"preflight: {p}\n" for p in problems))
+        raise WorkflowError(f"preflight: {len(problems)} problem(s) with the models or data of this run (above); "
+                            "no job was started. `python -m harness preflight <targets>` checks again")
+
+
+_JOB_ERROR = re.compile(r"^Error in rule (\S+):\n(?:    .*\n)*?    log: (.+?) \(check log file", re.M)
+
+
+def last_error_line(log):
+    """A job log's one-line cause: the last `error: ...` line the harness wrote, else the last line."""
+    try:
+        lines = [l.strip() for l in Path(log).read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return "(no log file)"
+    return ([l for l in lines if l.startswith("error:")] or lines or ["(empty log)"])[-1]
+
+
+def print_failed_job_errors(snakemake_logs):
+    """Each failed job's one-line cause on the console, with or without a profile (Snakemake itself
+    says only "check log file(s)" unless --show-failed-logs): read from Snakemake's own log, which
+    names every failed job's rule and log file."""
+    paths = [snakemake_logs] if isinstance(snakemake_logs, str) else list(snakemake_logs or [])
+    found = []
+    for path in paths:
+        text = Path(path).read_text(errors="replace") if Path(path).is_file() else ""
+        for rule, logs in _JOB_ERROR.findall(text):
+            found += [f"  {rule} ({log}): {last_error_line(log)}" for log in logs.split(", ")]
+    if found:
+        sys.stderr.write("Why the jobs failed (the last error line of each job's log):\n"
+                         + "".join(f"{line}\n" for line in dict.fromkeys(found)))

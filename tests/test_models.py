@@ -50,16 +50,16 @@ def test_minilm_path_ships_a_checkpoint():
 
 
 def test_missing_paths_fail_fast(tmp_path):
-    with pytest.raises(ModelError, match=r"does-not-exist.*`local_path`"):
+    with pytest.raises(ModelError, match=r"does-not-exist.*`backbone.local_path`"):
         resolve_pretrained(str(tmp_path / "does-not-exist"))
-    with pytest.raises(ModelError, match=r"nowhere.*config key `local_path`"):
+    with pytest.raises(ModelError, match=r"nowhere.*config key `backbone.local_path`"):
         resolve_pretrained("roberta-base", local_path=str(tmp_path / "nowhere"))
     assert resolve_pretrained("roberta-base", local_path=str(tmp_path)) == str(tmp_path)  # local_path wins
 
 
 def test_uncached_hub_id_offline_fails_fast():
     t0 = time.monotonic()
-    with pytest.raises(ModelError, match=r"not-a-cached-model.*offline mode.*huggingface-cli download.*`local_path"):
+    with pytest.raises(ModelError, match=r"not-a-cached-model.*offline mode.*`hf download .*`backbone.local_path"):
         resolve_pretrained(UNCACHED)
     assert time.monotonic() - t0 < 5
 
@@ -68,7 +68,7 @@ def test_uncached_hub_id_offline_fails_fast():
 def test_uncached_hub_id_without_offline_flag_does_not_hang(monkeypatch, endpoint):
     cut_network(monkeypatch, endpoint)
     t0 = time.monotonic()
-    with pytest.raises(ModelError, match=r"unreachable.*`local_path"):
+    with pytest.raises(ModelError, match=r"unreachable.*`hf download .*`backbone.local_path"):
         resolve_pretrained(UNCACHED)
     assert time.monotonic() - t0 < 5
     assert not models.hub_reachable()

@@ -125,6 +125,42 @@ def test_a_resumed_job_restores_its_best_files_and_profiles_every_epoch(tiny_job
     assert not ck.exists()
 
 
+def test_a_checkpoint_of_another_model_is_not_resumed(tiny_job, tmp_path, monkeypatch, capfd):
+    """Issue 17: the resume fingerprint holds the model actually loaded (folder, weights), not the
+    configured hub id: after switching backbone.local_path the job trains from scratch, and
+    train.json / eval.json name the folder it loaded."""
+    import harness.train as T
+    from harness.config import backbone_path
+
+    cfg, data = tiny_job
+    s, out, ck = settings(cfg, epochs=1), tmp_path / "job", tmp_path / "job.pt"
+    real_write_json = T.write_json
+
+    def die_before_the_profile(path, obj):  # killed after the checkpoint, before the results
+        if Path(path).name == "profile.json":
+            raise Killed
+        real_write_json(path, obj)
+
+    monkeypatch.setattr(T, "write_json", die_before_the_profile)
+    with pytest.raises(Killed):
+        T.train(s, cfg, data_dir=data, out_dir=out, checkpoint=ck, threads=1)
+    monkeypatch.setattr(T, "write_json", real_write_json)
+    assert ck.exists()
+    other = tmp_path / "other_model"  # another backbone.local_path (its files linked: no 90 MB copy)
+    other.mkdir()
+    for f in Path(backbone_path(cfg)).iterdir():
+        (other / f.name).symlink_to(f)
+    capfd.readouterr()
+    T.train(s, {**cfg, "backbone": {**cfg["backbone"], "local_path": str(other)}}, data_dir=data, out_dir=out,
+            checkpoint=ck, threads=1)
+    err = capfd.readouterr().err
+    assert f"ignoring checkpoint {ck}" in err and "resuming" not in err, err[-2000:]
+    model = json.loads((out / "train.json").read_text())["model"]
+    assert model["path"] == str(other.resolve()) and model["hub_id"] == cfg["backbone"]["hub_id"]
+    assert model["source"] == "folder" and len(model["weights"]["sha256"]) == 64
+    assert json.loads((out / "eval.json").read_text())["model"] == model
+
+
 # ------------------------------------------------------------------------------- failed jobs
 def test_profiles_show_failed_logs_and_slurm_keeps_going():
     for name in ("mini", "local-gpu", "slurm"):

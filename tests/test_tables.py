@@ -251,3 +251,17 @@ def test_tuned_cells_say_so_with_their_budget():
     assert scale["tuned"] == {"fora/sst2": tuned}
     untuned, _ = build_table(cfg, [e for e in evals if e["variant"] == "lora"], METAS)
     assert not any(k.endswith("_tuned") for r in untuned for k in r)  # untuned tables keep their columns
+
+
+def test_the_baseline_row_names_what_it_is_and_the_meta_the_models_loaded():
+    """Issue 17: the instruct tables' no-training row is the untrained model generating, not a
+    majority class; the meta lists the model each run loaded (folder, revision, weights)."""
+    model = {"hub_id": "FacebookAI/roberta-base", "path": "/models/roberta-base", "source": "folder", "revision": None,
+             "weights": {"sha256": "ab" * 32, "files": 2}}
+    rows, scale = build_table(_paper_cfg(), [_eval("fora", t, s, 60.0, model=model) for t in ("sst2", "cola")
+                                             for s in range(5)], METAS)
+    assert rows[-1]["label"] == "majority class / constant (no training)" and scale["models"] == [model]
+    cfg = load_table(ROOT / "config" / "math_llama2_7b.yaml")
+    cfg["methods"] = {k: cfg["methods"][k] for k in ("lora_1ep",)}
+    rows, _ = build_table(cfg, [_eval("lora_1ep", "gsm8k", 0, 30.0)], {"gsm8k": {"baseline": {"value": 2.0}}})
+    assert rows[-1]["method"] == "baseline" and rows[-1]["label"] == "untrained model (no training)"

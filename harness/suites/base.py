@@ -24,6 +24,7 @@ import numpy as np
 from harness.core.errors import DataError, first_line
 from harness.core.metrics import baseline_summary, compute_metric, predictions_from_logits
 from harness.core.sources import data_source, model_source
+from harness.models import load_tokenizer
 from harness.core.splits import quantile_bins
 
 __all__ = ["DataError", "Suite", "TaskSpec", "column_mapping", "data_size", "first_line"]
@@ -81,6 +82,8 @@ class Suite:
     # weights) and the model types of its backbones (the job server builds them once to warm up)
     model_class: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]]
+    # the table's no-training row, as the tables name it (:meth:`baseline` says what it scores)
+    baseline_label: ClassVar[str] = "majority class / constant (no training)"
 
     def task(self, name: str) -> TaskSpec:
         try:
@@ -129,6 +132,11 @@ class Suite:
         """The no-training predictor scored on validation (majority class / constant train mean)."""
         return baseline_summary(spec.metric, np.asarray(prepared["train"]["labels"]),
                                 np.asarray(prepared["validation"]["labels"]))
+
+    def check_backbone(self, cfg: dict, backbone_path: str) -> None:
+        """What prep and training read from the backbone besides its weights, loaded once to fail
+        early (the preflight): the tokenizer by default; raises ModelError/DataError."""
+        load_tokenizer(backbone_path)
 
     # ---------------------------------------------------------------- train
     def load_model(self, spec: TaskSpec, cfg: dict, backbone_path: str):

@@ -97,6 +97,7 @@ class InstructSuite(Suite):
     model_class = "AutoModelForCausalLM"
     model_types = ("llama",)
     tasks = TASKS
+    baseline_label = "untrained model (no training)"
 
     def __init__(self) -> None:
         self._prep_context: tuple[dict, str] | None = None

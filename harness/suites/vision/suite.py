@@ -80,6 +80,11 @@ class VisionSuite(Suite):
     def label_key(self, spec: ImageTask) -> str:
         return spec.label_key
 
+    def check_backbone(self, cfg: dict, backbone_path: str) -> None:
+        """The image processor (mean/std) and the image size the backbone takes."""
+        processor_stats(backbone_path)
+        check_image_size(backbone_path, int(cfg["data"]["image_size"]))
+
     def preprocess(self, spec: ImageTask, raw, cfg: dict, backbone_path: str):
         from datasets import Array3D, DatasetDict, Features, Image, Value
 
