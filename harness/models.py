@@ -179,10 +179,6 @@ def load_tokenizer(name_or_path: str, local_path: str | None = None):
             "merges files): copy the model's tokenizer files into the folder `backbone.local_path` names"
         )
     return tok
-    if False:  # placeholder removed below
-        raise ModelError(
-            f"cannot load a tokenizer from {path} ({first_line(exc)}): point `backbone.local_path` at a folder with tokenizer files"
-        ) from exc
 
 
 def load_pretrained(auto_class: str, name_or_path: str, local_path: str | None = None, *, seed: int | None = None,
