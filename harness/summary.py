@@ -29,8 +29,10 @@ AGREEMENT_RULE = ("reproduced: |ours - paper| <= 2 x max(our sample std over see
 KNOWN_FLAGS = {
     "failed": "no seed finished",
     "incomplete": "not every seed finished (the cell shows no number)",
-    "diverged": "a seed's loss became NaN/inf or blew up",
-    "inert": "the adapter learned nothing: the cell sits at the no-training baseline",
+    "diverged": "a seed's loss became NaN/inf or blew up (ended > 4x its start), or its predictions collapsed to "
+                "one class while another method beats the baseline (harness.run_flags)",
+    "inert": "the adapter carries nothing: switching it off (head kept) changes no prediction, or its "
+             "relative change is below 1e-3 (harness.run_flags; the score is the head's)",
     "selected_on_test": "the checkpoint was selected on the split the number is reported on",
     "tuned": "the cell ran values a tuning stage chose",
 }

@@ -91,7 +91,7 @@ def test_report_opens_with_the_summary_and_shows_flags_tradeoff_and_no_one_seed_
     assert "|ours - paper| &lt;= 2 x max" in summary  # the rule is stated
     section = body[body.index('id="glue_base"'):]
     assert '<span class="v-differs">differs</span>' in section and '<span class="v-reproduced">reproduced</span>' in section
-    assert 'title="the adapter learned nothing' in section
+    assert 'title="the adapter carries nothing' in section
     sweep_section = body[body.index('id="fora_fig1_vit"'):body.index('id="glue_base"')]
     assert "±" not in sweep_section  # one seed: no spread, even where an old CSV wrote 0.00
     # a trade-off plot per table (drawn by the report: the figures rule did not run here)
