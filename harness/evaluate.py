@@ -40,9 +40,26 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             "best_epoch": job["best_epoch"],
             "last_epoch": job["history"][-1]["epoch"],
             "method_config": job.get("method_config"),
-            "last_metric": job["history"][-1]["metric"],
+            # None: the reported split was not scored at the last epoch (older records: the history's)
+            "last_metric": job["last_metric"] if "last_metric" in job else job["history"][-1]["metric"],
             "trainable_params": job["trainable_params"],
             "adapter_effect": job.get("adapter_effect"),  # harness.health: is the adapter inert, collapsed
+            "selection": job.get("selection"),  # what picked the epoch and which split is reported
+            "test_best": job.get("test_best"),  # the best epoch on test (a column selected on test), or None
         }
+        if job.get("test_best"):
+            record |= _selected_on_test(job, record)
     write_json(out, record)
     return record
+
+def _selected_on_test(job: dict, record: dict) -> dict:
+    """A run whose test split was scored after every epoch (FoRA Table 2 "Extended": "reporting the
+    best results", §4.2): its column shows the best epoch on test, flagged ``selected_on_test``;
+    the held-out-loss selection goes beside it as the further column ``<task>_heldout``."""
+    best = job["test_best"]
+    at, last = job["history"][best["epoch"] - 1], job["history"][-1]
+    heldout = f"{job['task']}_heldout"
+    return {"metric": best["metric"], "best_epoch": best["epoch"], "selected_on_test": True,
+            "heldout_epoch": job["best_epoch"],
+            "extra_metrics": (at.get("extra_metrics") or {}) | {heldout: record["metric"]},
+            "last_extra_metrics": (last.get("extra_metrics") or {}) | {heldout: record["last_metric"]}}

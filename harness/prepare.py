@@ -8,8 +8,10 @@ no-training baseline), and ``load_prepared`` reads it back in every training job
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from harness.core.sources import no_datasets_bars
 from harness.suites import get_suite
 from harness.suites.base import data_size
 
-__all__ = ["label_stats", "load_prepared", "prepare", "subsample"]
+__all__ = ["carve_validation", "label_stats", "load_prepared", "prepare", "subsample"]
 
 FORMAT_VERSION = 2
 
@@ -32,16 +34,44 @@ def subsample(ds, n: int | None, strata: np.ndarray | None, seed: int, what: str
         return ds
     if n <= 0:
         raise DataError(f"{what} must be a positive number of examples or null (all), got {n}")
+    return ds.select(_sample_positions(len(ds), n, strata, seed).tolist())
+
+
+def _sample_positions(size: int, n: int, strata: np.ndarray | None, seed: int) -> np.ndarray:
+    """n sorted positions of ``size``: stratified (proportional, largest remainders) or uniform; seeded."""
     rng = np.random.default_rng(seed)
     if strata is None:
-        return ds.select(np.sort(rng.permutation(len(ds))[:n]).tolist())
+        return np.sort(rng.permutation(size)[:n])
     values, counts = np.unique(strata, return_counts=True)
     quota = n * counts / counts.sum()
     take = np.floor(quota).astype(int)
     for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
         take[i] += 1
     chosen = [rng.permutation(np.flatnonzero(strata == v))[:k] for v, k in zip(values, take)]
-    return ds.select(np.sort(np.concatenate(chosen)).tolist())
+    return np.sort(np.concatenate(chosen))
+
+
+def carve_validation(raw, size: float | int, strata: np.ndarray | None, seed: int):
+    """('train' less a held-out 'validation', which model selection uses, and the task's own
+    'validation' renamed 'test', the reported split; the carve's record). ``size``: a fraction of
+    'train' (float) or a count; stratified when ``strata`` is given; seeded (``seed``). The record
+    names the rule, the seed, the size and a SHA-256 of the held-out positions in the (subsampled)
+    'train', so a rerun can prove it held out the same items."""
+    from datasets import DatasetDict
+
+    n = len(raw["train"])
+    count = int(round(size * n)) if isinstance(size, float) else int(size)
+    if not 0 < count < n:
+        raise DataError(f"held-out validation of {size} leaves no training or no validation examples (train has {n})")
+    held = _sample_positions(n, count, strata, seed)
+    keep = np.setdiff1d(np.arange(n), held)
+    out = DatasetDict({"train": raw["train"].select(keep.tolist()), "validation": raw["train"].select(held.tolist()),
+                       "test": raw["validation"]})
+    digest = hashlib.sha256(",".join(map(str, held.tolist())).encode()).hexdigest()
+    return out, {"size": count, "of": n, "requested": size, "seed": seed, "stratified": strata is not None,
+                 "positions_sha256": digest,
+                 "rule": "harness.prepare.carve_validation: held out of the subsampled 'train' (positions hashed), "
+                         "the task's own evaluation split renamed 'test'"}
 
 
 def label_stats(spec, labels: np.ndarray, names: list[str] | None) -> dict:
@@ -78,12 +108,17 @@ def prepare(cfg: dict, task: str, out_dir: str | os.PathLike, backbone_path: str
                          seed + (split != "train"), f"max_{'train' if split == 'train' else 'eval'}")
         for split, ds in raw.items()
     })
+    selection = suite.selection(spec, cfg)
+    held_out = None
+    if selection.held_out is not None and "test" not in raw:
+        raw, held_out = carve_validation(raw, selection.held_out, suite.strata(spec, np.asarray(raw["train"][label_key])),
+                                         seed + 2)
     with no_datasets_bars():
         dd, preprocessing = suite.preprocess(spec, raw, cfg, backbone_path)
     if any(len(ds) == 0 for ds in dd.values()):
         raise DataError(f"{spec.name}: a split is empty after loading ({ {k: len(v) for k, v in dd.items()} }): check the data")
 
-    y = {split: np.asarray(dd[split]["labels"]) for split in ("train", "validation")}
+    y = {split: np.asarray(dd[split]["labels"]) for split in dd}
     meta = {
         "format_version": FORMAT_VERSION,
         "suite": suite.name,
@@ -104,6 +139,8 @@ def prepare(cfg: dict, task: str, out_dir: str | os.PathLike, backbone_path: str
         "n_eval_raw": n_raw["validation"],
         "n_train": len(dd["train"]),
         "n_eval": len(dd["validation"]),
+        **({"n_test": len(dd["test"])} if "test" in dd else {}),
+        "selection": {**asdict(selection), "held_out_carve": held_out},
         "columns": list(dd["train"].column_names),
         "label_distribution": {split: label_stats(spec, v, names) for split, v in y.items()},
         "baseline": suite.baseline(spec, dd),

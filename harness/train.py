@@ -59,6 +59,8 @@ from harness.suites import get_suite  # noqa: E402
 from harness.core.errors import first_line  # noqa: E402
 from harness.health import LossWindows, adapter_effect, blowup, loss_window  # noqa: E402
 from harness.run_flags import BLOWUP_RULE  # noqa: E402
+from harness.selection import best_on_test, finish_test, score_epoch  # noqa: E402
+from harness.suites.base import Selection  # noqa: E402
 
 # Optimizer groups that get an optimizer of their own (FRAME trains its orders separately, 002).
 SEPARATE_OPTIMIZER_GROUPS = ("orders",)
@@ -358,6 +360,9 @@ class Job:
     device: torch.device
     steps_per_epoch: int
     precision: str = "fp32"  # resolved: "bf16" (autocast) or "fp32"
+    selection: Selection = field(default_factory=Selection)  # the suite's protocol (harness.selection)
+    test_loader: DataLoader | None = None  # the reported split when it is not 'validation'
+    loss_loader: DataLoader | None = None  # 'validation' as training batches, when the loss selects
     guard: LossGuard = field(init=False)
     windows: LossWindows = field(init=False)  # the first and last training losses (harness.health)
 
@@ -383,10 +388,27 @@ class Job:
         return DataLoader(self.train_set, batch_size=s.batch_size, shuffle=True, generator=order, collate_fn=collate,
                           num_workers=s.num_workers, pin_memory=self.device.type == "cuda")
 
-    def evaluate(self) -> tuple[float, dict]:
-        """(metric, arrays saved as predictions.npz) on the validation split, scored by the suite."""
+    def evaluate(self, loader: DataLoader | None = None) -> tuple[float, dict]:
+        """(metric, arrays saved as predictions.npz) on ``loader`` (default: the validation split, or
+        the test split when the loss selects and 'validation' holds training text), scored by the suite."""
         with self.autocast():
-            return self.suite.evaluate(self.adapted.model, self.eval_loader, self.task, self.device)
+            return self.suite.evaluate(self.adapted.model, loader or self.eval_loader or self.test_loader, self.task,
+                                       self.device)
+
+    def validation_loss(self) -> float:
+        """Mean task loss over the 'validation' batches (no augmentation draws change the training
+        run: they come from a fixed generator), in eval mode, as HF ``Trainer``'s ``eval_loss``."""
+        model = self.adapted.model
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad(), self.autocast():
+            for batch in self.loss_loader:
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                n = len(next(iter(batch.values())))
+                total += float(self.suite.loss(model, batch).float()) * n
+                count += n
+        model.train()
+        return total / max(count, 1)
 
     def step(self, batch: dict, step: int, epoch: int | None = None) -> torch.Tensor:
         """One optimizer step (task loss + the method's extra losses); returns the loss, still on
@@ -437,16 +459,26 @@ def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto"
                            head_modules=cfg["backbone"]["head_modules"], seed=s.seed)
     adapted.model.to(dev).train()
 
-    eval_loader = DataLoader(data["validation"], batch_size=s.eval_batch_size, shuffle=False,
-                             collate_fn=suite.collate(task, cfg, path, train=False),
-                             num_workers=s.num_workers, pin_memory=dev.type == "cuda")
+    selection = suite.selection(task, cfg)
+    if selection.test != "none" and "test" not in data:
+        raise DataError(f"prepared data {data_dir} has no 'test' split, which {cfg['suite']}/{s.task} reports: "
+                        "delete the folder and prepare it again")
+
+    def loader(split: str, train: bool = False) -> DataLoader:
+        collate = suite.collate(task, cfg, path, train=train, generator=torch.Generator().manual_seed(0) if train else None)
+        return DataLoader(data[split], batch_size=s.eval_batch_size, shuffle=False, collate_fn=collate,
+                          num_workers=s.num_workers, pin_memory=dev.type == "cuda")
+
+    eval_loader = loader("validation") if selection.select_on == "metric" else None
     steps_per_epoch = math.ceil(len(data["train"]) / s.batch_size)
     optimizers = build_optimizers(adapted, s)
     schedulers = build_schedulers(optimizers, s, steps_per_epoch * s.epochs)
     trainable = [p for _, p in adapted.trainable_parameters(include_head=True)]
     return Job(s, suite, task, adapted, meta, data["train"], eval_loader,
                lambda generator: suite.collate(task, cfg, path, train=True, generator=generator),
-               optimizers, schedulers, trainable, dev, steps_per_epoch, resolve_precision(s, dev))
+               optimizers, schedulers, trainable, dev, steps_per_epoch, resolve_precision(s, dev), selection,
+               loader("test") if selection.test != "none" else None,
+               loader("validation", train=True) if selection.select_on == "loss" else None)
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -504,7 +536,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
 
     signature = _signature(s, meta, model, device=dev.type, precision=job.precision)
     history: list[dict] = []
-    best = {"epoch": None, "metric": -math.inf}
+    best = {"epoch": None, "metric": -math.inf, "score": -math.inf}
     best_files: dict[str, bytes] = {}
     start_epoch, earlier_wall, earlier_steps = 0, 0.0, []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -531,6 +563,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
 
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     timer = StepTimer(dev, earlier_steps)
+    final_saved = None  # resumed after the last epoch: harness.health evaluates again
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, s.epochs):
         bar = tqdm(job.epoch_loader(epoch), desc=f"{s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}/{s.epochs}",
@@ -548,16 +581,17 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         timer.flush()
         last_loss = float(job.guard.last.item())
         t_eval = time.perf_counter()
-        metric, saved = job.evaluate()
-        history.append({"epoch": epoch + 1, "metric": metric, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss})
-        print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: {task.metric} {metric:.2f}", file=sys.stderr)
-        if metric > best["metric"]:
-            best = {"epoch": epoch + 1, "metric": metric}
+        scores, score, reported = score_epoch(job)  # what selects, and the reported split if scored now
+        history.append({"epoch": epoch + 1, **scores, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss})
+        print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()), file=sys.stderr)
+        if score > best.get("score", best["metric"]):
+            best = {"epoch": epoch + 1, "metric": reported[0] if reported else None, "score": score}
             adapted.save(out_dir / "adapter.safetensors", metadata={"method": s.method, "variant": s.variant, "epoch": str(epoch + 1)})
-            with atomic_path(out_dir / "predictions.npz") as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **saved)
-            best_files = {name: (out_dir / name).read_bytes() for name in BEST_FILES}
+            if reported:
+                _write_predictions(out_dir, reported[1])
+            best_files = {name: (out_dir / name).read_bytes() for name in BEST_FILES if (out_dir / name).exists()}
+        final_saved = reported[1] if reported else None  # the arrays of the weights the model now holds
         # through a file object: a full disk then raises OSError(ENOSPC), which atomic_path names the
         # checkpoint in, where torch writing to a path says only "[enforce fail ...] unexpected pos"
         with atomic_path(checkpoint) as tmp, open(tmp, "wb") as ckpt_file:
@@ -585,6 +619,11 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
             f"{s.variant} ({s.method}) on {s.task}, seed {s.seed}: the loss blew up and stayed finite: mean "
             f"{loss_check['loss_final']:.4g} over the last {loss_check['window']} steps vs {loss_check['loss_initial']:.4g} "
             f"over the first (rule: {BLOWUP_RULE})")
+    last_metric, at_end = finish_test(job, best, history, out_dir / "adapter.safetensors")
+    if at_end:  # the reported split scored once, at the selected epoch (whose adapter the model now holds)
+        best["metric"] = at_end[0]
+        _write_predictions(out_dir, at_end[1])
+        final_saved = at_end[1]
     wall = time.perf_counter() - t_start
     result = {
         "status": "ok",
@@ -597,6 +636,10 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "metric_name": task.metric,
         "best_epoch": best["epoch"],
         "best_metric": best["metric"],
+        "last_metric": last_metric,
+        "selection": {"select_on": job.selection.select_on, "reported": "validation" if job.selection.test == "none" else "test",
+                      "text": job.selection.text},
+        "test_best": best_on_test(job, history),  # the best epoch on test (FoRA's math "Extended"), flagged in tables
         "history": history,
         "trainable_params": adapted.num_trainable(),
         "trainable_params_with_head": adapted.num_trainable(include_head=True),
@@ -635,7 +678,10 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "resumed_from_epoch": start_epoch,
     }
     result["loss_check"] = loss_check
-    result["adapter_effect"] = adapter_effect(job, None)  # after the profile's numbers, outside them
+    # after the profile's numbers, outside them; given the arrays of the weights the model holds when
+    # they are of the split Job.evaluate() scores by default, so that nothing is generated again (instruct)
+    same_split = job.eval_loader is None or job.test_loader is None
+    result["adapter_effect"] = adapter_effect(job, final_saved if same_split else None)
     write_json(out_dir / "profile.json", profile)
     write_json(out_dir / "train.json", result)
     _write_eval(out_dir)
@@ -647,6 +693,12 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
 def _write_eval(out_dir: Path) -> dict:
     """``eval.json`` from the job's own files, in this process (no eval job per run)."""
     return evaluate_job(out_dir / "train.json", out_dir / "eval.json")
+
+
+def _write_predictions(out_dir: Path, saved: dict) -> None:
+    with atomic_path(out_dir / "predictions.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **saved)
 
 
 def _load_trainable(adapted, tensors: dict) -> None:

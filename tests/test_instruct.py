@@ -466,7 +466,7 @@ def test_prepare_subsamples_per_set_and_records_the_baseline(tiny_backbone, tmp_
     from harness.prepare import load_prepared, prepare
 
     cfg = {"suite": "instruct", "backbone": {"name": "tiny"}, "train": {"eval_batch_size": 4},
-           "data": {"cutoff_len": 128, "max_train": 16, "max_eval": 8},
+           "data": {"cutoff_len": 128, "max_train": 20, "max_eval": 8, "held_out": 4},
            "generation": {"num_beams": 1, "max_new_tokens": 3, "baseline": True}}
     meta = prepare(cfg, "commonsense_mini", tmp_path / "prep", tiny_backbone, seed=0)
     dd, back = load_prepared(tmp_path / "prep")
@@ -476,8 +476,12 @@ def test_prepare_subsamples_per_set_and_records_the_baseline(tiny_backbone, tmp_
     assert chance["boolq"] == chance["piqa"] == 50.0 and chance["siqa"] == pytest.approx(100 / 3) and chance["obqa"] == 25.0
     assert meta["eval_sets"] == {"boolq": 2, "piqa": 2, "siqa": 2, "obqa": 2}
     assert len(dd["train"]) == 16 and set(dd["train"]["set"]) == {"boolq", "piqa", "siqa", "obqa"}
-    assert get_suite("instruct").prep_name(cfg, "commonsense_mini") == "tiny-C128-16-8-g1x3"
-    assert get_suite("instruct").prep_id(cfg, "commonsense_mini").startswith("tiny-C128-16-8-g1x3-")
+    # LLM-Adapters' val_set_size: held out of train (tokenized: its loss selects), the eval sets are 'test' (prompts)
+    assert len(dd["validation"]) == 4 and "input_ids" in dd["validation"].column_names and len(dd["test"]) == 8
+    assert "prompt" in dd["test"].column_names and meta["selection"]["held_out_carve"]["size"] == 4
+    assert meta["selection"]["select_on"] == "loss" and meta["selection"]["test"] == "once"
+    assert get_suite("instruct").prep_name(cfg, "commonsense_mini") == "tiny-C128-20-8-g1x3"
+    assert get_suite("instruct").prep_id(cfg, "commonsense_mini").startswith("tiny-C128-20-8-g1x3-")
 
 
 def test_data_dir_in_llm_adapters_layout(tmp_path):

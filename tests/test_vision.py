@@ -236,7 +236,11 @@ def test_prepare_runs_preprocessing_once(suite, tiny_dino, tmp_path, monkeypatch
     monkeypatch.setattr(vision, "resize_center_crop", lambda img, size: calls.append(1) or real(img, size))
     cfg = _cfg(14, max_train=40, max_eval=20)
     meta = prepare(cfg, "digits", tmp_path / "digits", tiny_dino, seed=0)
-    assert len(calls) == 60 and meta["n_train"] == 40 and meta["n_eval"] == 20
+    # 10 % of the 40 training images held out for selection (seeded, hashed); the 20 evaluation ones are 'test'
+    assert len(calls) == 60 and meta["n_train"] == 36 and meta["n_eval"] == 4 and meta["n_test"] == 20
+    carve = meta["selection"]["held_out_carve"]
+    assert carve["size"] == 4 and carve["of"] == 40 and carve["seed"] == 2 and len(carve["positions_sha256"]) == 64
+    assert meta["selection"]["select_on"] == "metric" and meta["selection"]["test"] == "once"
     assert meta["image_mean"] == MEAN and meta["baseline"] is not None
     dd, meta2 = load_prepared(tmp_path / "digits")
     assert dd["train"].features["pixel_values"].dtype == "uint8" and "image" not in dd["train"].column_names
@@ -332,38 +336,42 @@ def _ids(ds) -> list[int]:
     return [int(np.asarray(im)[0, 0, 0]) for im in ds["image"]]
 
 
-def test_data_dir_save_to_disk_maps_test_to_validation(suite, tmp_path):
+def test_data_dir_save_to_disk_splits_as_fourierft(suite, tmp_path):
+    """test = the shipped test split (reported); validation = 10 % per class held out of train,
+    seeded (FourierFT's model selection split), disjoint from train; recorded with its hash."""
     labels = [k % 10 for k in range(100)]
     _saved_task(tmp_path, "cars", {"train": labels, "test": [1, 2, 3]}, 196)
     cfg = _cfg(data_dir=str(tmp_path))
     dd, recipe = suite.load_raw(suite.task("cars"), cfg, 0)
-    assert _ids(dd["validation"]) == [200, 201, 202] and np.asarray(dd["validation"]["label"]).tolist() == [1, 2, 3]
+    assert _ids(dd["test"]) == [200, 201, 202] and np.asarray(dd["test"]["label"]).tolist() == [1, 2, 3]
     assert len(dd["train"]) == 90 and np.bincount(np.asarray(dd["train"]["label"])).tolist() == [9] * 10  # 10 % per class held out
+    assert np.bincount(np.asarray(dd["validation"]["label"])).tolist() == [1] * 10
+    assert not set(_ids(dd["validation"])) & set(_ids(dd["train"]))
     assert set(dd["train"].column_names) == {"image", "label"}
-    assert recipe["kind"] == "data_dir" and "'test'" in recipe["splits"]["validation"]
-    assert _ids(suite.load_raw(suite.task("cars"), cfg, 0)[0]["train"]) == _ids(dd["train"])
-    assert _ids(suite.load_raw(suite.task("cars"), cfg, 1)[0]["train"]) != _ids(dd["train"])
-    # resisc45 ships a validation split: all of train is kept; its validation is not used
+    assert recipe["kind"] == "data_dir" and "'test'" in recipe["splits"]["test"] and "sha256" in recipe["splits"]["validation"]
+    assert _ids(suite.load_raw(suite.task("cars"), cfg, 0)[0]["validation"]) == _ids(dd["validation"])
+    assert _ids(suite.load_raw(suite.task("cars"), cfg, 1)[0]["validation"]) != _ids(dd["validation"])
+    # resisc45 ships a validation split: all of train is kept and its validation selects
     _saved_task(tmp_path, "resisc45", {"train": labels, "validation": [0], "test": [4, 4]}, 45)
     dd, _ = suite.load_raw(suite.task("resisc45"), cfg, 0)
-    assert _ids(dd["train"]) == list(range(100)) and _ids(dd["validation"]) == [200, 201]
+    assert _ids(dd["train"]) == list(range(100)) and _ids(dd["test"]) == [200, 201] and len(dd["validation"]) == 1
 
 
 def test_data_dir_dtd_makes_its_test_split(suite, tmp_path):
     labels = [k % 5 for k in range(100)]
     _saved_task(tmp_path, "dtd", {"train": labels}, 47)
     dd, recipe = suite.load_raw(suite.task("dtd"), _cfg(data_dir=str(tmp_path)), 0)
-    assert len(dd["validation"]) == 20 and np.bincount(np.asarray(dd["validation"]["label"])).tolist() == [4] * 5
-    assert not set(_ids(dd["validation"])) & set(_ids(dd["train"]))
-    assert len(dd["train"]) == 70  # 80 left, 10 % of each class (round(1.6) = 2 of 16) held out
-    assert "without a seed" in recipe["splits"]["validation"]
+    assert len(dd["test"]) == 20 and np.bincount(np.asarray(dd["test"]["label"])).tolist() == [4] * 5
+    assert not set(_ids(dd["test"])) & (set(_ids(dd["train"])) | set(_ids(dd["validation"])))
+    assert len(dd["train"]) == 70 and len(dd["validation"]) == 10  # 80 left, 10 % of each class (round(1.6) = 2 of 16) held out
+    assert "without a seed" in recipe["splits"]["test"]
 
 
 def test_data_dir_errors_name_the_problem(suite, tmp_path):
     _saved_task(tmp_path, "pets", {"train": [0, 1]}, 37)
     with pytest.raises(DataError, match=r"not \['test'\]"):
         suite.load_raw(suite.task("pets"), _cfg(data_dir=str(tmp_path)), 0)
-    _saved_task(tmp_path, "eurosat", {"train": [0, 1], "test": [0]}, 37)
+    _saved_task(tmp_path, "eurosat", {"train": [0, 1], "validation": [1], "test": [0]}, 37)
     with pytest.raises(DataError, match="37 classes"):
         suite.load_raw(suite.task("eurosat"), _cfg(data_dir=str(tmp_path)), 0)
     with pytest.raises(DataError, match="does not exist"):

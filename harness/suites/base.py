@@ -27,7 +27,7 @@ from harness.core.sources import data_source, model_source
 from harness.models import load_tokenizer
 from harness.core.splits import quantile_bins
 
-__all__ = ["DataError", "Suite", "TaskSpec", "column_mapping", "data_size", "first_line"]
+__all__ = ["DataError", "Selection", "Suite", "TaskSpec", "column_mapping", "data_size", "first_line", "reported_split"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +55,49 @@ def column_mapping(cfg: dict, task: str) -> dict[str, str] | None:
     return (cfg["data"].get("columns") or {}).get(task)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """How a task's checkpoint is chosen and which split its number is reported on: the protocol
+    of the source the table reproduces (the shared loop reads it; no suite name in the loop).
+
+    * ``select_on``: ``"metric"``, the 'validation' split's metric (highest wins), or ``"loss"``,
+      the task loss on the 'validation' split (lowest wins: HF ``Trainer``'s ``eval_loss`` with
+      ``load_best_model_at_end``).
+    * ``test``: ``"none"``, 'validation' is also the reported split (GLUE: the papers select and
+      report on the dev set); ``"once"``, the 'test' split is scored once, at the selected epoch;
+      ``"every_epoch"``, 'test' is scored after every epoch (a column needs every epoch: FoRA's
+      "Extended" math column, the best epoch on test, recorded as ``test_best``).
+    * ``test_last``: in ``"once"`` mode, also score 'test' at the last epoch (the ``<task>_last``
+      column; one more pass).
+    * ``held_out``: prep carves 'validation' out of 'train' (a fraction of it, or a count), seeded
+      and recorded, when the task ships no 'test' split of its own (its 'validation' becomes 'test').
+    * ``text``: how the selection is stated in the table meta, with its source.
+    """
+
+    select_on: str = "metric"
+    test: str = "none"
+    test_last: bool = False
+    held_out: float | int | None = None
+    text: str = ("best epoch selected on the validation split and reported on that same split (the papers' protocol); "
+                 "`<task>_last` = last epoch")
+
+    def __post_init__(self):
+        if self.select_on not in ("metric", "loss") or self.test not in ("none", "once", "every_epoch"):
+            raise ValueError(f"Selection(select_on={self.select_on!r}, test={self.test!r}): select_on is metric|loss, "
+                             "test is none|once|every_epoch")
+        if (self.test == "none") != (self.held_out is None) or (self.test == "none" and self.select_on == "loss"):
+            raise ValueError("Selection: a 'test' split (test once/every_epoch) needs held_out, and loss selection a test split")
+
+
 def data_size(cfg: dict, key: str, task: str) -> int | None:
     """``data.max_train`` / ``data.max_eval`` for ``task``: one number for all tasks or one per task."""
     value = cfg["data"].get(key)
     return value.get(task) if isinstance(value, dict) else value
+
+
+def reported_split(prepared) -> str:
+    """'test' when prep made one (the selection split is then 'validation'), else 'validation'."""
+    return "test" if "test" in prepared else "validation"
 
 
 class Suite:
@@ -109,9 +148,12 @@ class Suite:
         or the hub id), the ``data`` section with this task's sizes, and the readable name.
         Suites add what else their prep reads (instruct: the baseline's model and generation)."""
         data = {k: v for k, v in cfg["data"].items() if k not in ("data_dir", "max_train", "max_eval")}
+        selection = self.selection(self.task(task), cfg)
         return {"suite": self.name, "task": task, "name": self.prep_name(cfg, task), "data": data,
                 "sizes": [data_size(cfg, k, task) for k in ("max_train", "max_eval")],
-                "data_source": data_source(cfg), "model_source": model_source(cfg)}
+                "data_source": data_source(cfg), "model_source": model_source(cfg),
+                # the held-out carve decides the splits (absent when there is none: GLUE's ids unchanged)
+                **({"held_out": [selection.held_out, "test"]} if selection.held_out is not None else {})}
 
     def load_raw(self, spec: TaskSpec, cfg: dict, seed: int) -> tuple[Any, dict]:
         """(DatasetDict with 'train' and 'validation', recipe): the raw task and how it was made."""
@@ -119,6 +161,11 @@ class Suite:
 
     def label_key(self, spec: TaskSpec) -> str:
         return "label"
+
+    def selection(self, spec: TaskSpec, cfg: dict) -> Selection:
+        """How the loop picks the epoch and what it reports (the default: select and report on
+        'validation', as the GLUE papers did)."""
+        return Selection()
 
     def strata(self, spec: TaskSpec, labels: np.ndarray) -> np.ndarray | None:
         """Stratum per raw example for subsampling (None: uniform): classes, or rating quintiles."""
@@ -129,9 +176,9 @@ class Suite:
         raise NotImplementedError
 
     def baseline(self, spec: TaskSpec, prepared: Any) -> dict | None:
-        """The no-training predictor scored on validation (majority class / constant train mean)."""
+        """The no-training predictor scored on the reported split (majority class / constant train mean)."""
         return baseline_summary(spec.metric, np.asarray(prepared["train"]["labels"]),
-                                np.asarray(prepared["validation"]["labels"]))
+                                np.asarray(prepared[reported_split(prepared)]["labels"]))
 
     def check_backbone(self, cfg: dict, backbone_path: str) -> None:
         """What prep and training read from the backbone besides its weights, loaded once to fail

@@ -50,7 +50,7 @@ import numpy as np
 
 from harness.core.errors import DataError
 from harness.models import load_pretrained, load_tokenizer
-from harness.suites.base import Suite, column_mapping, data_size
+from harness.suites.base import Selection, Suite, column_mapping, data_size, reported_split
 from harness.suites.instruct.lm_eval_bridge import generate_with_lm_eval
 from harness.suites.instruct.loaders import load_paper_task
 from harness.suites.instruct.prompts import eval_prompt, train_text
@@ -60,6 +60,7 @@ from harness.suites.instruct.tasks import TASKS, InstructTask
 __all__ = ["EvalCollator", "InstructSuite", "TrainCollator", "cutoff_len", "generation_settings"]
 
 DTYPES = ("float32", "bfloat16", "float16")
+VAL_SET_SIZE = 120  # LLM-Adapters README's finetune.py commands: --val_set_size 120 (the script's default is 2000)
 
 
 @dataclass
@@ -130,6 +131,24 @@ class InstructSuite(Suite):
     def label_key(self, spec: InstructTask) -> str:
         return "set"
 
+    def selection(self, spec: InstructTask, cfg: dict) -> Selection:
+        """LLM-Adapters ``finetune.py`` (FoRA §4.2 follows it; DoRA's scripts the same): ``val_set_size``
+        (120) items held out of the training data, ``eval_loss`` there every epoch,
+        ``load_best_model_at_end``; the test sets are generated on once, at that checkpoint.
+        Math tasks generate on test after every epoch as well: FoRA Table 2's "Extended" column
+        reports "the best results" over three epochs (§4.2), a selection on test the tables label."""
+        held_out = (cfg.get("data") or {}).get("held_out", VAL_SET_SIZE)
+        source = (f"loss on {held_out} training items held out (seeded): LLM-Adapters finetune.py --val_set_size 120, "
+                  "eval_loss, load_best_model_at_end (github:AGI-Edgerunners/LLM-Adapters; it evaluates every eval_step "
+                  "= 200 steps, here every epoch)")
+        if spec.kind == "math":
+            return Selection(select_on="loss", test="every_epoch", held_out=held_out,
+                             text=f"epoch selected on the {source}; the test set is scored after every epoch, and a run "
+                                  "of more than one epoch also records its best epoch on test (FoRA §4.2 'reporting the best "
+                                  "results': the 'Extended' column, selected on test)")
+        return Selection(select_on="loss", test="once", held_out=held_out,
+                         text=f"epoch selected on the {source}; the test sets generated on once, at that epoch")
+
     def strata(self, spec: InstructTask, labels: np.ndarray) -> np.ndarray | None:
         """Subsampling strata: the evaluation set (commonsense: each set keeps its share, so
         equal-sized evaluation pools give equal per-set counts when max_eval is a multiple of the
@@ -163,12 +182,16 @@ class InstructSuite(Suite):
             return {"prompt": [eval_prompt(i, x) for i, x in zip(batch["instruction"], batch["input"])],
                     "answer": batch["answer"], "labels": batch["answer"], "set": batch["set"], "item_id": batch["item_id"]}
 
-        train = raw["train"].map(encode, batched=True, remove_columns=raw["train"].column_names, keep_in_memory=True)
-        evaluation = raw["validation"].map(prompts, batched=True, remove_columns=raw["validation"].column_names,
-                                           keep_in_memory=True)
+        # 'validation' held out of train (prep's carve) is tokenized as training text: its loss selects
+        # the epoch; 'test' (the task's evaluation sets) keeps the prompts to generate on
+        held_out = "test" in raw
+        out = DatasetDict({split: ds.map(encode if split == "train" or (split == "validation" and held_out) else prompts,
+                                         batched=True, remove_columns=ds.column_names, keep_in_memory=True)
+                           for split, ds in raw.items()})
+        train = out["train"]
         lengths = np.array([len(x) for x in train["input_ids"]])
-        eval_sets = evaluation["set"]
-        return DatasetDict({"train": train, "validation": evaluation}), {
+        eval_sets = out[reported_split(out)]["set"]
+        return out, {
             "tokenizer": getattr(tok, "name_or_path", type(tok).__name__),
             "cutoff_len": cut,
             "train_on_inputs": True,
@@ -193,12 +216,13 @@ class InstructSuite(Suite):
         from torch.utils.data import DataLoader
 
         model = self.load_model(spec, cfg, backbone_path)
-        loader = DataLoader(prepared["validation"], batch_size=cfg["train"].get("eval_batch_size", 1), shuffle=False,
+        loader = DataLoader(prepared[reported_split(prepared)], batch_size=cfg["train"].get("eval_batch_size", 1), shuffle=False,
                             collate_fn=self.collate(spec, cfg, backbone_path, train=False))
         model.to("cuda" if torch.cuda.is_available() else "cpu")
         value, saved = self.evaluate(model, loader, spec, model.device)
         del model
-        chance = chance_scores(prepared["validation"]["set"], prepared["validation"]["prompt"])
+        scored = prepared[reported_split(prepared)]
+        chance = chance_scores(scored["set"], scored["prompt"])
         return {"rule": "untrained backbone, same prompts, generation settings and answer extraction", "value": value,
                 "per_set": per_set_scores(saved), "generation": loader.collate_fn.generation,
                 "no_answer": int(sum(not e for e in saved["extracted"].tolist())),

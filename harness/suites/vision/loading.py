@@ -1,7 +1,9 @@
 """Loading the ViT datasets (hub cache first, or ``data.data_dir``) and making the train/validation
-splits of the suite's doc (:mod:`harness.suites.vision.suite`): ``validation`` = the test split."""
+splits of the suite's doc (:mod:`harness.suites.vision.suite`): ``validation`` held out of train
+for model selection, ``test`` reported."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ __all__ = ["load_dir", "load_hub", "make_splits"]
 
 
 def _download_hint(spec: ImageTask) -> str:
-    parts = [f"'{spec.train_split}': datasets.load_dataset('{spec.hub_id}', split='{spec.train_split}')"]
+    parts = [f"'{s}': datasets.load_dataset('{spec.hub_id}', split='{s}')" for s in (spec.train_split, spec.heldout_split) if s]
     if spec.eval_split:
         parts.append(f"'{spec.eval_split}': datasets.load_dataset('{spec.eval_hub_id or spec.hub_id}', split='{spec.eval_split}')")
     return (
@@ -94,13 +96,15 @@ def _check_split(ds, spec: ImageTask, where: str) -> np.ndarray:
 
 
 def make_splits(dd, spec: ImageTask, seed: int, where: str, columns: dict | None = None):
-    """(DatasetDict train/validation, split recipe) from the dataset's own splits, columns mapped
-    (mirror names, ``data.columns.<task>``) and labels checked; see the module doc."""
+    """(DatasetDict train/validation/test, split recipe) from the dataset's own splits, as FourierFT's
+    ``experiments/ViT/exec.py`` ``get_data`` makes them: 'test' = the split it reports, 'validation'
+    = its model-selection split (shipped, or a seeded stratified 10 % of train), 'train' = the rest.
+    Columns are mapped first (mirror names, ``data.columns.<task>``), labels checked."""
     from datasets import DatasetDict
 
     dd = DatasetDict({split: _columns(ds, spec, f"{where} split {split!r}", columns) for split, ds in dd.items()})
 
-    need = [spec.train_split] + ([spec.eval_split] if spec.eval_split else [])
+    need = [spec.train_split] + ([spec.eval_split] if spec.eval_split else []) + ([spec.heldout_split] if spec.heldout_split else [])
     missing = [s for s in need if s not in dd]
     if missing:
         raise DataError(f"{where} has splits {sorted(dd)} but not {missing}: {spec.name} needs {need}")
@@ -108,26 +112,31 @@ def make_splits(dd, spec: ImageTask, seed: int, where: str, columns: dict | None
     y = _check_split(train, spec, f"{where} split {spec.train_split!r}")
     rule: dict[str, Any] = {"seed": seed}
     if spec.eval_split:
-        evaluation = dd[spec.eval_split]
-        _check_split(evaluation, spec, f"{where} split {spec.eval_split!r}")
-        rule["validation"] = f"the dataset's {spec.eval_split!r} split (the split FourierFT reports)"
+        test = dd[spec.eval_split]
+        _check_split(test, spec, f"{where} split {spec.eval_split!r}")
+        rule["test"] = f"the dataset's {spec.eval_split!r} split (the split FourierFT reports)"
     else:
-        rest, test = stratified_split(y, spec.eval_fraction, seed)
-        evaluation, train, y = train.select(test.tolist()), train.select(rest.tolist()), y[rest]
-        rule["validation"] = (f"round({spec.eval_fraction} * n) per class of the dataset's only split "
-                              f"{spec.train_split!r}, harness.core.splits.stratified_split(seed); FourierFT draws its "
-                              f"{spec.eval_fraction:.0%} test split without a seed")
+        rest, held = stratified_split(y, spec.eval_fraction, seed)
+        test, train, y = train.select(held.tolist()), train.select(rest.tolist()), y[rest]
+        rule["test"] = (f"round({spec.eval_fraction} * n) per class of the dataset's only split "
+                        f"{spec.train_split!r}, harness.core.splits.stratified_split(seed); FourierFT draws its "
+                        f"{spec.eval_fraction:.0%} test split without a seed")
     if spec.heldout_split:
-        rule["train"] = (f"the dataset's {spec.train_split!r} split; its {spec.heldout_split!r} split (FourierFT's "
-                         "model selection) is not used")
+        validation = dd[spec.heldout_split]
+        _check_split(validation, spec, f"{where} split {spec.heldout_split!r}")
+        rule["validation"] = f"the dataset's {spec.heldout_split!r} split (FourierFT's model selection)"
+        rule["train"] = f"the dataset's {spec.train_split!r} split"
     else:
         keep, held = stratified_split(y, HELD_OUT_FRACTION, seed + 1)
-        train = train.select(keep.tolist())
-        rule["train"] = (f"{spec.train_split!r} less round({HELD_OUT_FRACTION} * n) per class held out "
-                         f"(harness.core.splits.stratified_split(seed + 1), {held.size} examples, not used): FourierFT trains on "
-                         f"the same share but holds it out without a seed, so its split differs from run to run")
-    rule["selection"] = ("the shared loop selects the best epoch on 'validation' (= the test split here) and reports it; "
-                         "FourierFT selects on its held-out validation split and reports test")
+        validation, train = train.select(held.tolist()), train.select(keep.tolist())
+        digest = hashlib.sha256(",".join(map(str, held.tolist())).encode()).hexdigest()
+        rule["validation"] = (f"round({HELD_OUT_FRACTION} * n) per class of {spec.train_split!r} "
+                              f"(harness.core.splits.stratified_split(seed + 1), {held.size} examples, positions sha256 "
+                              f"{digest}): FourierFT holds out the same share (train_test_split(test_size=0.1)) without a "
+                              "seed, so its split differs from run to run")
+        rule["train"] = f"{spec.train_split!r} less 'validation'"
+    rule["selection"] = "best epoch on 'validation' (held out of train), reported on 'test' at that epoch, as FourierFT"
     keep_cols = [spec.image_key, spec.label_key]
-    out = DatasetDict({"train": train.select_columns(keep_cols), "validation": evaluation.select_columns(keep_cols)})
+    out = DatasetDict({"train": train.select_columns(keep_cols), "validation": validation.select_columns(keep_cols),
+                       "test": test.select_columns(keep_cols)})
     return out, rule

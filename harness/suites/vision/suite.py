@@ -2,20 +2,19 @@
 Fig. 3), on the datasets of FourierFT's official ViT code (hub or a local folder), and on the mini
 image tasks (:mod:`harness.suites.vision.mini`) at the mini scale.
 
-Splits (read this before comparing with a paper). FourierFT (``Chaos96/fourierft``,
-``experiments/ViT/exec.py``) trains on the training split, or on 90 % of it where the dataset ships
-no validation split (the other 10 % held out without a seed), selects the best epoch on that
-validation split and reports the test split. The shared loop of this harness has two splits,
-``train`` and ``validation``: it selects the best epoch on ``validation`` and reports that epoch
-(the GLUE papers' protocol). So here:
+Splits and selection, as FourierFT (``Chaos96/fourierft``, ``experiments/ViT/exec.py``: ``get_data``
+returns train/val/test; ``TrainingArguments(evaluation_strategy="epoch", load_best_model_at_end=True,
+metric_for_best_model="accuracy")`` with ``eval_dataset=val_ds``, then ``trainer.evaluate(test_ds)``):
 
-* ``validation`` = the dataset's **test** split (for DTD, which ships one split, a seeded
-  stratified 20 % of it, as FourierFT's unseeded 20 %); the reported number is test accuracy at
-  the epoch that was best on test, which is optimistic compared with FourierFT's selection.
-* ``train`` = what FourierFT trains on: the training split, less a seeded stratified 10 % where the
-  dataset ships no validation split (FourierFT's held-out 10 % was unseeded, so its splits differ
-  from run to run). That 10 % (or the shipped validation split) is not used.
-The recipe in ``meta.json`` records all of this.
+* ``test`` = the dataset's test split (for DTD, which ships one split, a seeded stratified 20 % of
+  it, as FourierFT's unseeded 20 %): the reported split, scored once at the selected epoch and once
+  at the last epoch (the ``<task>_last`` column).
+* ``validation`` = the shipped validation split (RESISC45, EuroSAT), else a seeded stratified 10 %
+  of train (FourierFT: ``train_test_split(test_size=0.1)``, unseeded): the best epoch is selected on
+  its accuracy. Mini tasks ship train/validation only: prep carves 10 % of train as 'validation'
+  and the task's own evaluation split becomes 'test' (:func:`harness.prepare.carve_validation`).
+* ``train`` = the rest.
+The recipe and the carve (size, seed, positions hash) are in ``meta.json``.
 
 Preprocessing runs once, in ``prep``: every image is decoded (PIL), converted to RGB, its shorter
 side resized to ``data.image_size`` (bilinear, antialiased) and centre-cropped to a square, as
@@ -34,7 +33,7 @@ import numpy as np
 
 from harness.core.errors import DataError, first_line
 from harness.models import quiet_transformers
-from harness.suites.base import Suite, column_mapping, data_size
+from harness.suites.base import Selection, Suite, column_mapping, data_size
 from harness.suites.vision.images import (
     CROP_SCALE,
     augment,
@@ -45,7 +44,7 @@ from harness.suites.vision.images import (
     stack_uint8,
 )
 from harness.suites.vision.loading import load_dir, load_hub, make_splits
-from harness.suites.vision.tasks import TASKS, ImageTask
+from harness.suites.vision.tasks import HELD_OUT_FRACTION, TASKS, ImageTask
 
 __all__ = ["VisionSuite"]
 
@@ -80,10 +79,20 @@ class VisionSuite(Suite):
     def label_key(self, spec: ImageTask) -> str:
         return spec.label_key
 
+<<<<<<< /tmp/tmpej650ptp/m
+    def selection(self, spec: ImageTask, cfg: dict) -> Selection:
+        """FourierFT's ViT protocol (module doc): accuracy on the held-out 'validation' picks the epoch,
+        'test' is reported at it (and at the last epoch)."""
+        return Selection(select_on="metric", test="once", test_last=True, held_out=HELD_OUT_FRACTION,
+                         text="best epoch selected on accuracy on a validation split held out of train (seeded); "
+                              "test accuracy reported at that epoch, `<task>_last` = test at the last epoch "
+                              "(FourierFT experiments/ViT/exec.py: load_best_model_at_end on val_ds, then evaluate(test_ds))")
+=======
     def check_backbone(self, cfg: dict, backbone_path: str) -> None:
         """The image processor (mean/std) and the image size the backbone takes."""
         processor_stats(backbone_path)
         check_image_size(backbone_path, int(cfg["data"]["image_size"]))
+>>>>>>> /tmp/tmpej650ptp/h
 
     def preprocess(self, spec: ImageTask, raw, cfg: dict, backbone_path: str):
         from datasets import Array3D, DatasetDict, Features, Image, Value

@@ -21,7 +21,7 @@ class ImageTask(TaskSpec):
     becomes ``validation`` (the test split; ``eval_hub_id`` when it lives in another repository);
     ``eval_split=None``: the dataset ships one split and the evaluation split is a seeded
     stratified ``eval_fraction`` of it. ``heldout_split``: a shipped validation split (FourierFT
-    selects on it; unused here); when there is none, ``HELD_OUT_FRACTION`` of train is held out
+    selects on it, so does the harness); when there is none, ``HELD_OUT_FRACTION`` of train is held out
     instead, as FourierFT does.
     """
 
