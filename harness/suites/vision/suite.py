@@ -79,7 +79,6 @@ class VisionSuite(Suite):
     def label_key(self, spec: ImageTask) -> str:
         return spec.label_key
 
-<<<<<<< /tmp/tmpej650ptp/m
     def selection(self, spec: ImageTask, cfg: dict) -> Selection:
         """FourierFT's ViT protocol (module doc): accuracy on the held-out 'validation' picks the epoch,
         'test' is reported at it (and at the last epoch)."""
@@ -87,12 +86,11 @@ class VisionSuite(Suite):
                          text="best epoch selected on accuracy on a validation split held out of train (seeded); "
                               "test accuracy reported at that epoch, `<task>_last` = test at the last epoch "
                               "(FourierFT experiments/ViT/exec.py: load_best_model_at_end on val_ds, then evaluate(test_ds))")
-=======
+
     def check_backbone(self, cfg: dict, backbone_path: str) -> None:
         """The image processor (mean/std) and the image size the backbone takes."""
         processor_stats(backbone_path)
         check_image_size(backbone_path, int(cfg["data"]["image_size"]))
->>>>>>> /tmp/tmpej650ptp/h
 
     def preprocess(self, spec: ImageTask, raw, cfg: dict, backbone_path: str):
         from datasets import Array3D, DatasetDict, Features, Image, Value
