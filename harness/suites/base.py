@@ -147,7 +147,8 @@ class Suite:
         hub), the tokenizer/processor source (resolved ``backbone.local_path``, the converted folder,
         or the hub id), the ``data`` section with this task's sizes, and the readable name.
         Suites add what else their prep reads (instruct: the baseline's model and generation)."""
-        data = {k: v for k, v in cfg["data"].items() if k not in ("data_dir", "max_train", "max_eval")}
+        data = {k: v for k, v in cfg["data"].items() if k not in ("data_dir", "max_train", "max_eval", "columns")}
+        data["columns"] = column_mapping(cfg, task)  # this task's mapping only
         selection = self.selection(self.task(task), cfg)
         return {"suite": self.name, "task": task, "name": self.prep_name(cfg, task), "data": data,
                 "sizes": [data_size(cfg, k, task) for k in ("max_train", "max_eval")],
