@@ -10,6 +10,7 @@ rule profile:
     params:
         cfg=lambda w: TABLES[w.table]["_path"],
         runs=lambda w: labelled_runs(w.table, "profile.json"),
+        identity=table_identity,  # not in the command: a changed table config redraws it (rules/common.smk)
     shell:
         "{PY} -m harness profile --config {params.cfg} --scale {SCALE} --out {output} {params.runs}"
 
