@@ -22,7 +22,7 @@ MAX_FUNCTION_LINES = 80
 # path -> why it may be longer than MAX_MODULE_LINES
 LONG_MODULES = {
     "adapters/moe.py": "FourierMoE and FRAME share the expert/router code; being split by its owner (parallel work)",
-    "harness/train.py": "the loop, device policy and run records; the split into loop/device/records is the next step",
+    "harness/train.py": "the loop with its checkpoint/resume and run records (device policy is harness/devices.py); records next",
     "harness/tables.py": "build_table and its cell helpers; one aggregation path for every table",
 }
 # (path, function) -> why it may be longer than MAX_FUNCTION_LINES

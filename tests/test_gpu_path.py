@@ -6,7 +6,7 @@
 * no host synchronisation per step: ``Job.step`` reads nothing back from the device, the loop
   reads the NaN guard every ``log_every`` steps, and a NaN still stops the job naming the FIRST
   step whose loss was not finite.
-* one GPU per job on a shared machine: :func:`harness.train.claim_gpus` with a fake device list.
+* one GPU per job on a shared machine: :func:`harness.devices.claim_gpus` with a fake device list.
 """
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def test_nan_names_the_first_bad_step_without_a_check_per_step(tiny_job, tmp_pat
 def test_jobs_take_distinct_gpus_from_a_fake_device_list(tmp_path, monkeypatch):
     import os
 
-    import harness.train as T
+    import harness.devices as T
 
     locks = tmp_path / "gpu-locks"
     ids = ["0", "1", "2"]
@@ -239,16 +239,16 @@ def test_jobs_take_distinct_gpus_from_a_fake_device_list(tmp_path, monkeypatch):
     monkeypatch.setenv("FPB_GPU_LOCK_DIR", str(locks))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     try:
-        T._device("auto")
+        T.job_device("auto")
         first = os.environ["CUDA_VISIBLE_DEVICES"]
-        T._device("auto")
+        T.job_device("auto")
         assert {first, os.environ["CUDA_VISIBLE_DEVICES"]} == {"4", "5"}
         assert sorted(p.name for p in locks.iterdir() if "gpu4" in p.name or "gpu5" in p.name)
     finally:
         T.release_gpus()
     monkeypatch.setenv("FPB_JOB_GPUS", "0")  # a CPU job (the mini scale) takes no GPU
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert T._device("auto").type == "cpu" and os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert T.job_device("auto").type == "cpu" and os.environ["CUDA_VISIBLE_DEVICES"] == ""
 
 
 def test_cublas_is_deterministic_before_cuda_starts():
