@@ -154,11 +154,30 @@ class FoRALinear(SparseLoRALinear):
 
     Init (004 §3.3): A's coefficients ``s`` and an auxiliary spatial ``A'`` (r x d_in) are drawn
     with the same scheme (``init='kaiming'``: LoRA's Kaiming-uniform, ``'xavier'``: Xavier-uniform),
-    then ``s`` is multiplied by ``sqrt(Var(A') / Var(A~))`` measured on these draws. The paper
-    writes the ratio of variances; since ``Var(c s) = c^2 Var(s)`` and A~ is linear in s, the square
-    root is what makes Var(A~) equal Var(A'). Both schemes are uniform, so the choice only sets the
-    target variance: 1/(3 d_in) for Kaiming (a=sqrt 5), 2/(r + d_in) for Xavier.
+    then "we scale s by Var(A')/Var(A~) to approximate consistent variance", both variances
+    measured on these draws. ``init_scale`` says how that sentence is read:
+
+    * ``'variance_ratio'`` (default): the text as written, ``s * Var(A') / Var(A~)``. A~ is linear
+      in s, so Var(A~) becomes Var(A')^2 / Var(A~_0): at the paper's shapes A~'s entries are
+      ~sqrt(r^2 d_in) times larger than LoRA's (about 10^3 at r 32, d_in 768), not equal to them.
+    * ``'std_ratio'``: ``s * sqrt(Var(A') / Var(A~))``, the only factor that makes Var(A~) equal
+      Var(A') (``Var(c s) = c^2 Var(s)``): mathematically tidy, but not what §3.3 writes.
+
+    Why it matters: B~ starts at zero, so the size of A~ sets the size of every update. Adam moves
+    each of B~'s n coefficients by about lr per step and the inverse DFT spreads each over r x d_out
+    entries with weight 1/(r d_out) (eq. 3), so with ``std_ratio`` the update is ~sqrt(r^2 d) times
+    smaller than with the text's ratio. Measured (``benchmarks/fora_update_size.py``, table in
+    benchmarks/README.md): after 20 AdamW steps at FoRA's paper learning rates, ``std_ratio``'s
+    ||dW|| is a few percent of LoRA's at its recipe (RoBERTa width) down to ~1/1000 (LLaMA width),
+    ``variance_ratio``'s is of LoRA's order; at the mini GLUE recipe ``std_ratio`` left FoRA inert
+    (switching its adapter off changed no prediction). 004's official code is not public, so
+    neither reading is proven; the published text is the default. Both schemes are uniform, so
+    ``init`` only sets the target variance: 1/(3 d_in) for Kaiming (a=sqrt 5), 2/(r + d_in) for Xavier.
     """
+
+    def __init__(self, base_layer: nn.Linear, *, init_scale: str = "variance_ratio", **kw):
+        self.init_scale = init_scale  # read by init_a, which the parent's __init__ calls
+        super().__init__(base_layer, **kw)
 
     def to_dense(self, values, locations, shape):
         return spectral_to_dense(values, locations, shape)
@@ -177,7 +196,13 @@ class FoRALinear(SparseLoRALinear):
         s = self._init_fn(torch.empty(1, loc_a.shape[1]), generator)[0]
         a_aux = self._init_fn(torch.empty(self.shape_a), generator)
         var_tilde = spectral_to_dense(s, loc_a, self.shape_a).var()
-        return s * torch.sqrt(a_aux.var() / var_tilde) if var_tilde > 0 else s
+        if var_tilde == 0:
+            return s
+        ratio = a_aux.var() / var_tilde
+        return s * (ratio if self.init_scale == "variance_ratio" else torch.sqrt(ratio))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, init_scale={self.init_scale}"
 
 
 class DFoRALinear(FoRALinear):
@@ -300,14 +325,17 @@ class RandomMaskConfig(SparseLoRAConfig):
 
 @dataclass
 class FoRAConfig(SparseLoRAConfig):
-    """FoRA (004 §3.2-3.3): ``init`` is the scheme of §3.3 (Kaiming by default, as the paper)."""
+    """FoRA (004 §3.2-3.3): ``init`` is the scheme of §3.3 (Kaiming by default, as the paper);
+    ``init_scale`` how §3.3's "scale s by Var(A')/Var(A~)" is read: ``'variance_ratio'`` (the
+    text, default) or ``'std_ratio'`` (its square root); see :class:`FoRALinear`."""
 
     init: Literal["kaiming", "xavier"] = "kaiming"
+    init_scale: Literal["variance_ratio", "std_ratio"] = "variance_ratio"
 
     _method = "fora"
 
     def layer_kwargs(self) -> dict:
-        return super().layer_kwargs() | {"init": self.init}
+        return super().layer_kwargs() | {"init": self.init, "init_scale": self.init_scale}
 
 
 @dataclass

@@ -10,9 +10,11 @@ from torch import nn
 
 import helpers
 from adapters import apply_method
+from adapters.errors import MethodConfigError
 from adapters.base import layer_generator
 from adapters.fora import DFoRALinear, FoRALinear, RandomMaskLoRALinear, SparseLoRALinear, scatter_dense
 from adapters.spectral import random_locations, spectral_to_dense
+from benchmarks.fora_update_size import Recipe, recipes, update_size
 
 OURS = {
     "fora": {"n": 40, "r": 4, "alpha": 8.0},
@@ -192,13 +194,66 @@ def test_budget_fixed_by_n_and_clipped():
 
 
 @pytest.mark.parametrize("init, target", [("kaiming", lambda r, d: 1 / (3 * d)), ("xavier", lambda r, d: 2 / (r + d))])
-def test_fora_init_variance_matches_spatial_init(init, target):
+def test_fora_std_ratio_init_variance_matches_spatial_init(init, target):
     r, d = 16, 256
-    layer = _layer(d_out=128, d_in=d, n=500, r=r, init=init, dtype=torch.float32)
+    layer = _layer(d_out=128, d_in=d, n=500, r=r, init=init, init_scale="std_ratio", dtype=torch.float32)
     a_tilde, b_tilde = layer.factors()
     assert torch.count_nonzero(b_tilde) == 0
     # Var(A~) equals the empirical Var(A') of the layer's own draw, which is close to the analytic one
     assert abs(a_tilde.var().item() / target(r, d) - 1) < 0.1
+
+
+@pytest.mark.parametrize("init", ["kaiming", "xavier"])
+def test_fora_default_init_scales_s_by_the_variance_ratio_as_written(init):
+    """004 §3.3: "we scale s by Var(A')/Var(A~)"; the layer's draws repeated by hand in its order
+    (A's locations, B's locations, s as a 1 x n tensor, then A')."""
+    r, d_in, d_out, n, seed = 16, 256, 128, 500, 5
+    layer = _layer(d_out=d_out, d_in=d_in, n=n, r=r, init=init, seed=seed)
+    assert layer.init_scale == "variance_ratio"
+    g = torch.Generator().manual_seed(seed)
+    draw = {"kaiming": lambda t: nn.init.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
+            "xavier": lambda t: nn.init.xavier_uniform_(t, generator=g)}[init]
+    loc_a = random_locations((r, d_in), n, g)
+    random_locations((d_out, r), n, g)
+    s = draw(torch.empty(1, n))[0]
+    a_aux = draw(torch.empty(r, d_in))
+    a_tilde_0 = torch.fft.ifft2(_dense_spectrum(s, loc_a, (r, d_in))).real
+    expected = s.double() * (a_aux.double().var() / a_tilde_0.var())
+    torch.testing.assert_close(layer.coef_A.detach(), expected, rtol=1e-5, atol=0)
+    # the two readings differ by sqrt(Var(A')/Var(A~)): ~sqrt(r^2 d_in / 2) here, not a rounding
+    std = _layer(d_out=d_out, d_in=d_in, n=n, r=r, init=init, seed=seed, init_scale="std_ratio")
+    ratio = (layer.coef_A / std.coef_A).detach()
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio[0].item()), rtol=1e-6, atol=0)  # drawn in float32
+    assert ratio[0] ** 2 == pytest.approx((a_aux.double().var() / a_tilde_0.var()).item(), rel=1e-5)
+    assert ratio[0] > 50
+
+
+def test_fora_and_dfora_default_to_the_text_reading():
+    for method in ("fora", "dfora"):
+        ad = apply_method(helpers.tiny_roberta(), method, OURS[method], target_modules=["query", "value"])
+        assert {layer.init_scale for layer in ad.adapter_layers()} == {"variance_ratio"}
+        ad = apply_method(helpers.tiny_roberta(), method, {**OURS[method], "init_scale": "std_ratio"},
+                          target_modules=["query", "value"])
+        assert {layer.init_scale for layer in ad.adapter_layers()} == {"std_ratio"}
+    with pytest.raises(MethodConfigError, match="init_scale.*variance_ratio.*std_ratio"):
+        apply_method(helpers.tiny_roberta(), "fora", {**OURS["fora"], "init_scale": "sqrt"}, target_modules=["query"])
+
+
+@pytest.mark.parametrize("objective", ["regression", "classification"])
+def test_fora_update_not_negligible_at_table6_sst2(objective):
+    """Issue 18 §1: B~ starts at zero, so A~'s scale sets the update. At FoRA Table 6's SST-2 setting
+    (RoBERTa-base width, r 32, n 500, lr 2e-2; config/glue_base.yaml) the text's reading moves W at
+    least 0.2x as far as LoRA at its recipe (r 8, alpha 16, lr 5e-4) in 20 AdamW steps; the square
+    root stays below (benchmarks/fora_update_size.py prints every paper setting)."""
+    (tasks, width, fora, lora), *_ = recipes("glue_base", "fora", "lora")
+    assert tasks.startswith("sst2") and width == 768
+    assert (fora.hparams["r"], fora.hparams["n"], fora.lr, lora.hparams["r"], lora.lr) == (32, 500, 2e-2, 8, 5e-4)
+    ref = update_size(width, lora, objective)
+    size = {reading: update_size(width, Recipe(fora.method, {**fora.hparams, "init_scale": reading}, fora.lr,
+                                                fora.weight_decay), objective) / ref
+            for reading in ("variance_ratio", "std_ratio")}
+    assert size["variance_ratio"] >= 0.2, size
+    assert size["std_ratio"] < 0.2, size
 
 
 def test_fora_init_reproducible_from_generator():
