@@ -34,7 +34,10 @@ from round to round; per method the reported ratio is the median over rounds of
 (its step time / LoRA's step time in the same round), so load that comes and goes on a shared
 machine hits both sides of every ratio alike. It ends with :func:`layer_benchmark`: one
 768 x 768 layer, our dense-update path (``linear(x, W0 + dW)``, LFMA's forward) against peft's
-FourierFT layer (``base(x) + linear(x, dW)``), same spectrum, same output.
+FourierFT layer (``base(x) + linear(x, dW)``), same spectrum, same output. ``--moe-layer`` adds
+:func:`moe_layer_benchmark`: FourierMoE's mixture formulations on one layer (issue 20 §4); the
+labels ``fourier_moe (compiled kernel)`` and ``fourier_moe (per-expert loop)`` (``--only``) put the
+whole model's step with a torch.compile'd kernel or the former loop into the group.
 
 A micro-benchmark follows: the shared spectral primitive
 (:func:`adapters.spectral.spectral_to_dense`) against peft's FourierFT delta weight

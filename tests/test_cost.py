@@ -83,3 +83,17 @@ def test_every_paper_table_has_a_bill():
     assert rows[-1]["table"] == "all" and len(rows) == len(table_configs()) + 1
     assert all(r["gpu_hours"] > 0 for r in rows)
     assert rows[-1]["gpu_hours"] == pytest.approx(sum(r["gpu_hours"] for r in rows[:-1]))
+
+
+def test_cli_analytic_estimate(capsys, tmp_path):
+    from harness.cli import main
+
+    out = tmp_path / "bill.txt"
+    main(["estimate", "--analytic", "--gpu", "h100-80gb", "--gpus", "4", "--config", "config/math_llama2_7b.yaml",
+          "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "H100 80GB" in printed and "| math_llama2_7b | 16 |" in printed and "wall-clock h at 4 GPU" in printed
+    assert out.read_text().strip() == printed.strip()
+    assert (tmp_path / "bill.json").exists()
+    with pytest.raises(SystemExit):  # the calibrated mode still needs its measured steps
+        main(["estimate", "--config", "config/math_llama2_7b.yaml"])
