@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ from adapters.spectral import complex_dtype, random_locations, spectral_to_dense
 
 
 # ------------------------------------------------------------------------------------------------
-# Shared by both methods: the top-k router, the token dispatch, the layer skeleton.
+# Shared by both methods: the top-k router and the layer skeleton.
 # ------------------------------------------------------------------------------------------------
 def _adapter_dtype(base: nn.Linear) -> torch.dtype:
     return torch.float64 if base.weight.dtype == torch.float64 else torch.float32
@@ -97,25 +97,6 @@ class TopKRouter(nn.Module):
         f = counts / max(idx.numel(), 1)
         self.last_balance_loss = self.num_experts * (f * probs.mean(0)).sum()
         return idx, w.to(x.dtype)
-
-
-def dispatch(
-    x: torch.Tensor,
-    idx: torch.Tensor,
-    w: torch.Tensor,
-    expert: Callable[[int, torch.Tensor], torch.Tensor],
-    num_experts: int,
-    out_features: int,
-) -> torch.Tensor:
-    """``sum_{slots j} w[t, j] * expert(idx[t, j], x[t])`` for every token t, each expert called
-    once on just the tokens routed to it (cost ~ k/Z of running every expert on every token).
-    Accumulates in place into one fresh output (index_add's backward does not need it)."""
-    out = x.new_zeros(x.shape[0], out_features)
-    for e in range(num_experts):
-        tok, slot = (idx == e).nonzero(as_tuple=True)
-        if tok.numel():
-            out.index_add_(0, tok, expert(e, x[tok]) * w[tok, slot].unsqueeze(-1))
-    return out
 
 
 class MoELinear(AdapterLayer):
@@ -178,11 +159,17 @@ class FourierMoEConfig:
       linear, phase-sensitive function of the complex spectrum and cannot compute energy.
       ``'token'``: the plain MoE-LoRA router Linear (d_in -> Z) on x, for ablation.
     * ``locations`` = how the experts' spectral supports are drawn (all seeded, per layer):
-      ``'per_expert'`` (default): independent uniform draws for every expert (FourierFT's random
-      locations, one set per expert); ``'shared'``: one draw for all experts (they differ only by
-      their coefficients); ``'banded'``: the admissible locations sorted by radial frequency
+      ``'banded'`` (default): the admissible locations sorted by radial frequency
       ``hypot(min(u, d_out-u)/d_out, v/d_in)`` are cut into Z equal contiguous bands and expert e
-      draws from band e, a literal reading of "experts specialized in distinct frequency bands".
+      draws its n locations uniformly from band e. Why the default: 003's abstract says the router
+      dispatches tokens "to experts specialized in distinct frequency bands", and Fig. 1 motivates
+      it by tasks whose hidden spectra put their energy in different bands; disjoint radial bands are
+      the literal reading (issue 18 §5). The band edges (equal counts of locations, radius over
+      normalised frequencies) are our choice; the seed gives no formula. ``'per_expert'`` (ablation,
+      the default before issue 18): independent uniform draws over the whole half spectrum for every
+      expert (FourierFT's random locations, one set per expert), so experts overlap in frequency and
+      differ by chance; ``'shared'`` (ablation): one draw for all experts (they differ only by their
+      coefficients). Banded needs n <= (admissible locations) / Z per layer.
     * ``lambda_balance``: weight of the Switch load-balancing loss (Switch's 0.01).
     * ``coefficients`` = what an expert learns at each of its n locations. ``'complex'`` (default,
       003 Fig. 2 / Thm. 3.2): a complex coefficient a + ib, i.e. amplitude and phase, 2 Z n real
@@ -198,7 +185,7 @@ class FourierMoEConfig:
     scaling: float = 150.0
     lambda_balance: float = 0.01
     router_input: Literal["spectrum", "token"] = "spectrum"
-    locations: Literal["per_expert", "shared", "banded"] = "per_expert"
+    locations: Literal["banded", "per_expert", "shared"] = "banded"
     coefficients: Literal["complex", "real"] = "complex"
 
     def __post_init__(self):
@@ -249,6 +236,28 @@ def expert_locations(
     return torch.stack([torch.stack([u[p], v[p]]) for p in picks])
 
 
+def slot_mixture(
+    spectrum: torch.Tensor, locations: torch.Tensor, coefficients: torch.Tensor, idx: torch.Tensor, w: torch.Tensor,
+    d_out: int,
+) -> torch.Tensor:
+    """The mixed output spectrum ``Z[t, u] = sum_j w[t, j] sum_{i: u_i = u} c_i conj(X[t, v_i])`` over the
+    k experts ``idx[t, j]`` chosen for every token t (expert e's coefficients c and locations (u, v)):
+    (T, d_out) complex, whose unnormalised inverse DFT's real part is ``(d_out d_in / 2) sum_j w_j dW x``.
+
+    Why this form (issue 20 §4, benchmarks/README.md): with the locations in the open half spectrum
+    (:func:`half_spectrum_columns`), ``dW_e[j, k] = (2 / (d_out d_in)) Re sum_i c_i exp(2 pi i (u_i j /
+    d_out + v_i k / d_in))``, so each routed token costs a gather and a scatter of n coefficients instead
+    of a d_out x d_in product. All T x k slots go through ONE gather of the token spectra ``X`` (T, F) and
+    ONE scatter-add into Z, with no loop over experts and no data-dependent shapes (the per-expert loop it
+    replaces selected each expert's tokens with ``nonzero``, a host sync per expert per layer on a GPU).
+    Cost: the (T, k n) location indices are materialised (int64, kept for the backward)."""
+    t, k = idx.shape
+    u, v = locations[idx].transpose(1, 2).reshape(t, 2, -1).unbind(1)  # (T, k n) each
+    weighted = (coefficients[idx] * w[..., None]).reshape(t, -1)  # (T, k n)
+    terms = spectrum.gather(1, v).conj() * weighted
+    return terms.new_zeros(t, d_out).scatter_add_(1, u, terms)
+
+
 class FourierMoELinear(MoELinear):
     """FourierMoE layer (003): ``base(x) + scaling * sum_{e in topk} w_e(x) dW_e x`` with
 
@@ -275,6 +284,8 @@ class FourierMoELinear(MoELinear):
     convention is not in the seed.
     """
 
+    mixture_kernel = staticmethod(slot_mixture)  # benchmarks/step_time.py swaps in a torch.compile'd one
+
     def __init__(self, base_layer: nn.Linear, cfg: FourierMoEConfig, generator: torch.Generator, name: str):
         super().__init__(base_layer, cfg.lambda_balance)
         self.scaling, self.n = cfg.scaling, cfg.n
@@ -298,25 +309,10 @@ class FourierMoELinear(MoELinear):
         )
 
     def mixture(self, x, idx, w):
-        """``scaling * sum_j w_j dW_{e_j} x`` computed in the Fourier domain, never building dW_e.
-
-        With the locations in the open half spectrum (:func:`half_spectrum_columns`),
-        ``dW_e[j, k] = (2 / (d_out d_in)) Re sum_i c_i exp(2 pi i (u_i j / d_out + v_i k / d_in))``, so
-        for a real token x: ``dW_e x = (2 / (d_out d_in)) Re IDFT_u(Z)``, ``Z[u] = sum_{i: u_i = u} c_i
-        conj(rfft(x)[v_i])`` (the unnormalised inverse DFT over the output axis). Per routed token
-        that is a gather and a scatter of n coefficients instead of a d_out x d_in product, and the
-        weighted expert spectra are summed before the one inverse FFT per token. Measured against
-        building each dW_e (``irfft2``) and multiplying its tokens: see benchmarks/README.md.
-        Layout: spectra are (frequency, token), so the gathers and scatters move whole rows.
-        """
+        """``scaling * sum_j w_j dW_{e_j} x`` computed in the Fourier domain, never building dW_e:
+        :func:`slot_mixture` (``mixture_kernel``) then one inverse FFT per token."""
         d_out, d_in = self.out_features, self.in_features
-
-        def expert(e: int, spectrum: torch.Tensor) -> torch.Tensor:  # (T_e, F) -> (T_e, d_out), complex
-            u, v = self.locations[e]
-            terms = spectrum.T.index_select(0, v).conj() * self.coefficients[e][:, None]  # (n, T_e)
-            return terms.new_zeros(d_out, spectrum.shape[0]).index_add_(0, u, terms).T
-
-        mixed = dispatch(torch.fft.rfft(x), idx, w, expert, self.router.num_experts, d_out)
+        mixed = self.mixture_kernel(torch.fft.rfft(x), self.locations, self.coefficients, idx, w, d_out)
         return torch.fft.ifft(mixed, norm="forward").real * (2 * self.scaling / (d_out * d_in))
 
     def extra_repr(self) -> str:

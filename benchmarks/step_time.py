@@ -34,7 +34,10 @@ from round to round; per method the reported ratio is the median over rounds of
 (its step time / LoRA's step time in the same round), so load that comes and goes on a shared
 machine hits both sides of every ratio alike. It ends with :func:`layer_benchmark`: one
 768 x 768 layer, our dense-update path (``linear(x, W0 + dW)``, LFMA's forward) against peft's
-FourierFT layer (``base(x) + linear(x, dW)``), same spectrum, same output.
+FourierFT layer (``base(x) + linear(x, dW)``), same spectrum, same output. ``--moe-layer`` adds
+:func:`moe_layer_benchmark`: FourierMoE's mixture formulations on one layer (issue 20 §4); the
+labels ``fourier_moe (compiled kernel)`` and ``fourier_moe (per-expert loop)`` (``--only``) put the
+whole model's step with a torch.compile'd kernel or the former loop into the group.
 
 A micro-benchmark follows: the shared spectral primitive
 (:func:`adapters.spectral.spectral_to_dense`) against peft's FourierFT delta weight
@@ -44,6 +47,7 @@ coefficients and the same locations, forward + backward, median of 50 after warm
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import json
 import os
@@ -90,8 +94,25 @@ GROUP: list[tuple[str, float]] = [
 # Only for the paired FoRA-vs-LoRA check at r = 32 (FoRA's rank in Tables 6 and 8).
 EXTRA_FOR_PAIRS: list[tuple[str, str, dict, list[str] | None]] = [("lora r=32", "lora", {"r": 32, "alpha": 32}, QV)]
 PAIRS = [("lora r=8", "fora n=500 r=8"), ("lora r=32", "fora n=500 r=32")]
+# Only for --group --only: FourierMoE with its mixture kernel under torch.compile (issue 20 §4).
+# and with the per-expert loop it had before.
+COMPILED_MOE, LOOP_MOE = "fourier_moe (compiled kernel)", "fourier_moe (per-expert loop)"
+EXTRA_FOR_GROUP: list[tuple[str, str, dict, list[str] | None]] = [(COMPILED_MOE, "fourier_moe", {}, QV),
+                                                                  (LOOP_MOE, "fourier_moe", {}, QV)]
 MODEL = dict(hidden_size=768, num_hidden_layers=4, num_attention_heads=12, intermediate_size=3072,
              vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, num_labels=2)
+# Other shapes (benchmarks/gpu_check.py): a LLaMA-7B block (one decoder layer of LLaMA-7B's sizes, with its
+# embeddings and LM head), and small CPU stand-ins of both. Targets are mapped to the LLaMA names.
+SHAPES = {
+    "roberta-base": ("roberta", MODEL),
+    "roberta-small": ("roberta", {**MODEL, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                  "intermediate_size": 512, "vocab_size": 1000}),
+    "llama-7b-block": ("llama", dict(hidden_size=4096, num_hidden_layers=1, num_attention_heads=32, intermediate_size=11008,
+                                     vocab_size=32000, max_position_embeddings=4096)),
+    "llama-small-block": ("llama", dict(hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=688,
+                                        vocab_size=1000, max_position_embeddings=512)),
+}
+LLAMA_TARGETS = {"query": "q_proj", "value": "v_proj"}
 
 
 # --- worker: one method in this process ------------------------------------------------------------
@@ -121,43 +142,60 @@ def _hwm_bytes() -> int | None:
 
 
 def _spec(label: str):
-    for m in METHODS + EXTRA_FOR_PAIRS:
+    for m in METHODS + EXTRA_FOR_PAIRS + EXTRA_FOR_GROUP:
         if m[0] == label:
             return m
     raise SystemExit(f"unknown method label {label!r}; known: {[m[0] for m in METHODS]}")
 
 
-def make_stepper(label: str, device: str, batch: int, seq: int):
+def make_stepper(label: str, device: str, batch: int, seq: int, shape: str = "roberta-base", precision: str = "fp32"):
     """Model + method + AdamW + fixed batch; returns ``(adapted, step)`` where ``step()`` runs one
-    forward + backward + optimizer step and returns ``(wall seconds, process CPU seconds)``."""
+    forward + backward + optimizer step and returns ``(wall seconds, process CPU seconds)``.
+    ``shape``: a key of SHAPES; ``precision``: ``fp32`` or ``bf16`` (autocast around the forward and
+    the loss, weights and optimizer in float32, as harness/train.py on a GPU)."""
     import torch
     import transformers
 
     from adapters import apply_method
 
     _, method, hparams, targets = _spec(label)
+    kind, sizes = SHAPES[shape]
     torch.manual_seed(0)
-    cfg = transformers.RobertaConfig(**MODEL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = transformers.RobertaForSequenceClassification(cfg).to(device)
-    adapted = apply_method(model, method, hparams, target_modules=targets, seed=0)
+    if kind == "roberta":
+        cfg = transformers.RobertaConfig(**sizes, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        model = transformers.RobertaForSequenceClassification(cfg).to(device)
+        head = ("classifier",)
+    else:
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**sizes)).to(device)
+        targets = [LLAMA_TARGETS.get(t, t) for t in targets] if targets else targets
+        head = ()
+    adapted = apply_method(model, method, hparams, target_modules=targets, head_modules=head, seed=0)
+    if label in (COMPILED_MOE, LOOP_MOE):
+        from adapters.moe import slot_mixture
+
+        kernel = torch.compile(slot_mixture) if label == COMPILED_MOE else per_expert_kernel
+        for layer in adapted.adapter_layers():
+            layer.mixture_kernel = kernel
     module = adapted.model.to(device)
     module.train()
     params = [p for _, p in adapted.trainable_parameters(include_head=True)]
     opt = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(1234)
-    input_ids = torch.randint(3, MODEL["vocab_size"], (batch, seq), generator=g).to(device)
+    input_ids = torch.randint(3, sizes["vocab_size"], (batch, seq), generator=g).to(device)
     attention_mask = torch.ones(batch, seq, dtype=torch.long, device=device)
-    labels = torch.randint(0, MODEL["num_labels"], (batch,), generator=g).to(device)
+    labels = (torch.randint(0, sizes["num_labels"], (batch,), generator=g) if kind == "roberta" else input_ids).to(device)
     cuda = device.startswith("cuda")
+    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step() -> tuple[float, float]:
         if cuda:
             torch.cuda.synchronize()
         c0, t0 = time.process_time(), time.perf_counter()
-        out = module(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
-        loss = out.loss
-        for extra in adapted.extra_losses().values():
-            loss = loss + extra
+        with autocast:
+            out = module(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+            loss = out.loss
+            for extra in adapted.extra_losses().values():
+                loss = loss + extra
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -168,12 +206,13 @@ def make_stepper(label: str, device: str, batch: int, seq: int):
     return adapted, step
 
 
-def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int) -> dict:
+def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batch: int, seq: int,
+            shape: str = "roberta-base", precision: str = "fp32") -> dict:
     import torch
 
     torch.set_num_threads(threads)
     baseline = _rss_bytes()
-    adapted, step = make_stepper(label, device, batch, seq)
+    adapted, step = make_stepper(label, device, batch, seq, shape, precision)
     cuda = device.startswith("cuda")
     for _ in range(warmup):
         step()
@@ -327,10 +366,132 @@ def layer_benchmark(device: str, threads: int, repeats: int = 40, warmup: int = 
     }
 
 
+def per_expert_kernel(spectrum, locations, coefficients, idx, w, d_out):
+    """FourierMoE's mixed spectrum as the layer computed it before issue 20 §4 (same contract as
+    :func:`adapters.moe.slot_mixture`): per expert, its tokens picked with ``nonzero``, one gather and
+    one scatter of its n coefficients, ``index_add`` into the output."""
+    mixed = spectrum.new_zeros(spectrum.shape[0], d_out)
+    for e in range(coefficients.shape[0]):
+        tok, slot = (idx == e).nonzero(as_tuple=True)
+        if tok.numel():
+            u, v = locations[e]
+            terms = spectrum[tok].T.index_select(0, v).conj() * coefficients[e][:, None]
+            z = terms.new_zeros(d_out, tok.numel()).index_add_(0, u, terms).T
+            mixed.index_add_(0, tok, z * w[tok, slot].unsqueeze(-1))
+    return mixed
+
+
+def _moe_mixtures(layer) -> dict:
+    """FourierMoE mixture formulations tried for issue 20 §4, each ``(x, idx, w) -> (T, d_out)`` on one
+    :class:`adapters.moe.FourierMoELinear`: ``'per-expert loop'`` (the layer's code before issue 20: per
+    expert, its tokens picked with ``nonzero``, one gather and one scatter, ``index_add`` into the output),
+    ``'k-slot gather/scatter'`` (the layer's code now, :func:`adapters.moe.slot_mixture`: one gather and
+    one scatter over the T x k x n selected coefficients), ``'real-valued'`` (the same with the complex
+    spectrum and coefficients as real pairs), ``'dense over experts'`` (the scatter and inverse DFT as
+    a real matmul: every token through all Z dense dW_e, weight 0 for the unchosen), and
+    ``torch.compile`` of the loop and of the k-slot kernel."""
+    import torch
+
+    from adapters.moe import slot_mixture
+
+    d_out, d_in = layer.out_features, layer.in_features
+    norm = 2 * layer.scaling / (d_out * d_in)
+
+    def with_kernel(kernel):
+        def mixture(x, idx, w):
+            mixed = kernel(torch.fft.rfft(x), layer.locations, layer.coefficients, idx, w, d_out)
+            return torch.fft.ifft(mixed, norm="forward").real * norm
+        return mixture
+
+    def real_pairs(x, idx, w):
+        t = x.shape[0]
+        u, v = layer.locations[idx].transpose(1, 2).reshape(t, 2, -1, 1).unbind(1)
+        xr, xi = torch.view_as_real(torch.fft.rfft(x)).gather(1, v.expand(-1, -1, 2)).unbind(-1)
+        c = layer.coefficients
+        ab = torch.view_as_real(c) if c.is_complex() else torch.stack([c, torch.zeros_like(c)], -1)
+        a, b = (ab[idx] * w[..., None, None]).reshape(t, -1, 2).unbind(-1)
+        terms = torch.stack([xr * a + xi * b, xr * b - xi * a], -1)
+        mixed = terms.new_zeros(t, d_out, 2).scatter_add_(1, u.expand(-1, -1, 2), terms)
+        return torch.fft.ifft(torch.view_as_complex(mixed), norm="forward").real * norm
+
+    def dense(x, idx, w):
+        z = layer.router.num_experts
+        dw = torch.cat([layer.expert_delta(e) for e in range(z)])  # (Z d_out, d_in)
+        gate = w.new_zeros(x.shape[0], z).scatter(1, idx, w * layer.scaling)
+        return ((x @ dw.T).view(x.shape[0], z, d_out) * gate[..., None]).sum(1)
+
+    return {"per-expert loop": with_kernel(per_expert_kernel), "k-slot gather/scatter": with_kernel(slot_mixture),
+            "real-valued": real_pairs, "dense over experts": dense, "compiled loop": with_kernel(torch.compile(per_expert_kernel)),
+            "compiled k-slot": with_kernel(torch.compile(slot_mixture))}
+
+
+def moe_layer_benchmark(device: str, threads: int, rounds: int = 15, warmup: int = 3, tokens: int = 1024,
+                        d: int = 768) -> dict:
+    """FourierMoE's mixture alone on one d x d layer (defaults: Z 8, k 2, n 1000), forward + backward,
+    every formulation of :func:`_moe_mixtures` stepped once per round in a rotating order; per
+    formulation the median over rounds of its time / the per-expert loop's, and its largest
+    deviation (output and the gradients of x, the coefficients and the routing weights) from the
+    per-expert loop run in float64, relative to that reference's largest entry."""
+    import torch
+    from torch import nn
+
+    from adapters.moe import FourierMoEConfig, FourierMoELinear
+
+    torch.set_num_threads(threads)
+    base = nn.Linear(d, d).to(device).requires_grad_(False)
+    layer = FourierMoELinear(base, FourierMoEConfig(), torch.Generator().manual_seed(0), "q").to(device)
+    with torch.no_grad():
+        layer.coefficients.copy_(torch.randn(layer.coefficients.shape, dtype=layer.coefficients.dtype))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(tokens, d, generator=gen).to(device).requires_grad_(True)
+    grad_out = torch.randn(tokens, d, generator=gen).to(device)
+    with torch.no_grad():
+        idx, w = layer.router(x)
+    w = w.clone().requires_grad_(True)
+    fns = _moe_mixtures(layer)
+    cuda = device.startswith("cuda")
+
+    def run(fn, xx, ww, lay=layer):
+        out = fn(xx, idx, ww)
+        grads = torch.autograd.grad(out, (xx, lay.coefficients, ww), grad_out.to(out.dtype))
+        return (out.detach(), *grads)
+
+    layer64 = FourierMoELinear(copy.deepcopy(base).double(), FourierMoEConfig(), torch.Generator().manual_seed(0), "q").to(device)
+    with torch.no_grad():
+        layer64.coefficients.copy_(layer.coefficients.to(torch.complex128))
+    ref = run(_moe_mixtures(layer64)["per-expert loop"], x.detach().double().requires_grad_(True),
+              w.detach().double().requires_grad_(True), layer64)
+    error = {name: max(((a.to(b.dtype) - b).abs().max() / b.abs().max()).item() for a, b in zip(run(fn, x, w), ref))
+             for name, fn in fns.items()}
+
+    def once(fn) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run(fn, x, w)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            once(fns[name])
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            times[name].append(once(fns[name]))
+    ref_t = times["per-expert loop"]
+    return {name: {"ms": 1000 * statistics.median(times[name]),
+                   "ratio": statistics.median(a / b for a, b in zip(times[name], ref_t)),
+                   "max_rel_error_vs_float64": error[name]} for name in names}
+
+
 def group_main(args) -> int:
     import torch
 
     labels = [l for l, _ in GROUP if not args.only or l in args.only]
+    labels += [l for l, *_ in EXTRA_FOR_GROUP if args.only and l in args.only]
     header = (f"device={args.device} threads={args.threads} torch={torch.__version__} batch={args.batch} "
               f"seq={args.seq} warmup={args.warmup} rounds={args.rounds} date={_dt.date.today().isoformat()}")
     print(header, flush=True)
@@ -344,6 +505,13 @@ def group_main(args) -> int:
         verdict = "-" if target is None else ("yes" if r["wall_ratio"] <= target else "NO")
         print(f"| {label} | {r['trainable']:,} | {r['ms']:.1f} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
               f"{'-' if target is None else f'<= {target:.2f}'} | {verdict} |")
+    if args.moe_layer:
+        moe = moe_layer_benchmark(args.device, args.threads, rounds=args.rounds)
+        print("\nFourierMoE mixture alone, one 768 x 768 layer, 1024 tokens, Z 8, k 2, n 1000, forward + backward "
+              f"({args.rounds} rotating rounds):\n\n| formulation | ms (median) | x per-expert loop (median of "
+              "per-round ratios) | max rel. error vs float64 |\n|---|---:|---:|---:|")
+        for name, r in moe.items():
+            print(f"| {name} | {r['ms']:.1f} | {r['ratio']:.3f} | {r['max_rel_error_vs_float64']:.1e} |")
     layer = layer_benchmark(args.device, args.threads)
     print(f"\nlayer {layer['d']}x{layer['d']}, {layer['tokens']} tokens, n={layer['n']}, forward+backward, median of "
           f"paired ratios (same output: {layer['same_output']}): linear(x, W0 + dW) {layer['ours_ms']:.1f} ms vs peft "
@@ -441,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-steps", type=int, default=20, help="interleaved steps per side in the paired FoRA/LoRA check")
     ap.add_argument("--no-pairs", action="store_true", help="skip the paired FoRA-vs-LoRA check")
     ap.add_argument("--micro-only", action="store_true")
+    ap.add_argument("--moe-layer", action="store_true",
+                    help="with --group: also FourierMoE's mixture formulations on one layer (issue 20 §4)")
     ap.add_argument("--group", action="store_true",
                     help="every spectral method vs LoRA r=8 in one process, --rounds interleaved rounds (see GROUP)")
     args = ap.parse_args(argv)

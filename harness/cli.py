@@ -134,6 +134,10 @@ def cmd_estimate(args) -> None:
     from harness.estimate import estimate, parallel_slots  # lazy: a subcommand imports only its own stage
     from harness.tables import load_jsons  # lazy: a subcommand imports only its own stage
 
+    if args.analytic:
+        return _estimate_analytic(args)
+    if not (args.out and args.calibrations):
+        raise SystemExit("error: estimate: --out and --calibrations are required without --analytic")
     cfg = _table_cfg(args)
     gpus = (cfg.get("resources", {}).get("train") or {}).get("gpus", 0)
     text, numbers = estimate(load_jsons(args.calibrations), len(cfg["seeds"]), gpus, parallel_slots(gpus, os.cpu_count() or 1))
@@ -142,6 +146,21 @@ def cmd_estimate(args) -> None:
     write_text(out, text)
     write_json(out.with_suffix(".json"), numbers)
     print(text, end="")
+
+
+def _estimate_analytic(args) -> None:
+    """``estimate --analytic``: the bill from the configs alone (harness/cost.py); ``--config all``: every table."""
+    from harness.atomic import write_json, write_text
+    from harness.config import table_configs
+    from harness.cost import bill
+
+    paths = table_configs() if args.config == "all" else {Path(args.config).stem: Path(args.config)}
+    text, rows = bill(paths, args.gpu, args.gpus, mfu=args.mfu, bandwidth_util=args.bandwidth_util,
+                      generate_once=args.generate_once)
+    if args.out:
+        write_text(Path(args.out), text + "\n")
+        write_json(Path(args.out).with_suffix(".json"), rows)
+    print(text)
 
 
 def cmd_eval(args) -> None:
@@ -268,8 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int, default=None)
     sp.set_defaults(fn=cmd_calibrate)
     sp = with_config(sub.add_parser("estimate", help="wall-clock and GPU-hours of a table before it runs"))
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--calibrations", nargs="+", required=True)
+    sp.add_argument("--out")
+    sp.add_argument("--calibrations", nargs="+", help="calibrate outputs (measured steps); not with --analytic")
+    sp.add_argument("--analytic", action="store_true", help="FLOPs and bandwidth from the configs alone (--config all: every table)")
+    sp.add_argument("--gpu", default="a100-80gb", help="with --analytic: a100-80gb (default) or h100-80gb")
+    sp.add_argument("--gpus", type=int, default=8, help="with --analytic: GPUs for the wall-clock column (default 8)")
+    sp.add_argument("--mfu", type=float, default=0.40, help="with --analytic: assumed share of peak bf16 FLOP/s")
+    sp.add_argument("--bandwidth-util", type=float, default=0.70, help="with --analytic: assumed share of HBM bandwidth")
+    sp.add_argument("--generate-once", action="store_true", help="with --analytic: one generation pass per run, not per epoch")
     sp.set_defaults(fn=cmd_estimate)
     sp = sub.add_parser("eval", help="score a job's best epoch")
     sp.add_argument("--train-json", required=True)

@@ -2,7 +2,8 @@
 
 ``calibrate`` runs a few real optimizer steps and one evaluation pass of a job's settings on
 the machine at hand (same model, data, batch size and code path as the job), and ``estimate``
-multiplies by each planned job's steps: wall-clock per job, in total and per GPU.
+multiplies by each planned job's steps: wall-clock per job, in total and per GPU. Without the model or
+a GPU, ``harness/cost.py`` (``estimate --analytic``) gives the bill from the configs alone.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ PAPER_PLAN = {
     "lfma_topk_glue_base": (3, 6, 5),     # LFMA Table 2's ratios
     "lfma_topk_glue_large": (3, 6, 5),    # LFMA Table 3's ratios
     "faa_ablation": (1 + 1 + 1 + 4 + 4, 2, 5),   # full, beta=0, trainable W_rff, 4 num_grids, 4 sigmas
-    "fourier_moe_fig3": (4, 3, 5),        # full, token router, real coefficients, shared locations
+    "fourier_moe_fig3": (5, 3, 5),        # full, token router, real coefficients, random and shared locations
     "fourier_moe_fig4_n": (5, 3, 5),
     "fourier_moe_fig4_z": (4, 3, 5),
     "fourier_moe_fig4_k": (4, 3, 5),

@@ -292,14 +292,20 @@ def test_fourier_moe_trainable_count(router_input):
 
 
 def test_fourier_moe_location_modes():
-    per = fmoe_layer().locations
+    """Default 'banded' (003: experts "specialized in distinct frequency bands"): expert e's locations
+    all lie at radial frequencies no higher than expert e+1's; 'per_expert' (random) and 'shared' stay
+    as ablations."""
+    assert FourierMoEConfig().locations == "banded"
+    assert torch.equal(fmoe_layer().locations, fmoe_layer(locations="banded").locations)
+    per = fmoe_layer(locations="per_expert").locations
     assert per.shape == (4, 2, 24)
     assert not torch.equal(per[0], per[1])
-    assert torch.equal(per, fmoe_layer().locations)  # same seed, same adapter
-    assert not torch.equal(per, fmoe_layer(seed=1).locations)
+    assert torch.equal(per, fmoe_layer(locations="per_expert").locations)  # same seed, same adapter
+    assert not torch.equal(per, fmoe_layer(locations="per_expert", seed=1).locations)
     shared = fmoe_layer(locations="shared").locations
     assert all(torch.equal(shared[0], shared[e]) for e in range(4))
-    band = fmoe_layer(locations="banded").locations
+    band = fmoe_layer().locations
+    assert not torch.equal(band, fmoe_layer(seed=1).locations)  # seeded draws inside each band
     u, v = band[:, 0].double(), band[:, 1].double()
     radius = torch.hypot(torch.minimum(u, 32 - u) / 32, v / 32)
     for e in range(3):
