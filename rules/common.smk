@@ -208,8 +208,9 @@ def prep_identity(w):
 
 def table_identity(w):
     """A table: its validated config (methods, labels, tasks, seeds, aggregate, paper values file),
-    not where the file lies; its runs are inputs, so their reruns reach it anyway."""
-    return digest({k: v for k, v in TABLES[w.table].items() if k != "_path"})
+    not where the file lies nor what its jobs ask of a cluster (`resources`); its runs are inputs,
+    so their reruns reach it anyway."""
+    return digest({k: v for k, v in TABLES[w.table].items() if k not in ("_path", "resources")})
 
 
 # ------------------------------------------------------------------ figures (rules/figures.smk, rules/report.smk)
