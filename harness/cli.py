@@ -150,9 +150,9 @@ def cmd_estimate(args) -> None:
 
 def _estimate_analytic(args) -> None:
     """``estimate --analytic``: the bill from the configs alone (harness/cost.py); ``--config all``: every table."""
-    from harness.atomic import write_json, write_text
-    from harness.config import table_configs
-    from harness.cost import bill
+    from harness.core.atomic import write_json, write_text  # lazy: a subcommand imports only its own stage
+    from harness.config import table_configs  # lazy: a subcommand imports only its own stage
+    from harness.cost import bill  # lazy: a subcommand imports only its own stage
 
     paths = table_configs() if args.config == "all" else {Path(args.config).stem: Path(args.config)}
     text, rows = bill(paths, args.gpu, args.gpus, mfu=args.mfu, bandwidth_util=args.bandwidth_util,
@@ -230,6 +230,19 @@ def _add_preflight(sub) -> None:
     sp.set_defaults(fn=cmd_preflight)
 
 
+def _estimate_parser(sp: argparse.ArgumentParser) -> None:
+    """``estimate``: from calibrated steps (``--calibrations``) or from the configs alone (``--analytic``)."""
+    sp.add_argument("--out")
+    sp.add_argument("--calibrations", nargs="+", help="calibrate outputs (measured steps); not with --analytic")
+    sp.add_argument("--analytic", action="store_true", help="FLOPs and bandwidth from the configs alone (--config all: every table)")
+    sp.add_argument("--gpu", default="a100-80gb", help="with --analytic: a100-80gb (default) or h100-80gb")
+    sp.add_argument("--gpus", type=int, default=8, help="with --analytic: GPUs for the wall-clock column (default 8)")
+    sp.add_argument("--mfu", type=float, default=0.40, help="with --analytic: assumed share of peak bf16 FLOP/s")
+    sp.add_argument("--bandwidth-util", type=float, default=0.70, help="with --analytic: assumed share of HBM bandwidth")
+    sp.add_argument("--generate-once", action="store_true", help="with --analytic: one generation pass per run, not per epoch")
+    sp.set_defaults(fn=cmd_estimate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True,
@@ -286,16 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--threads", type=int, default=None)
     sp.set_defaults(fn=cmd_calibrate)
-    sp = with_config(sub.add_parser("estimate", help="wall-clock and GPU-hours of a table before it runs"))
-    sp.add_argument("--out")
-    sp.add_argument("--calibrations", nargs="+", help="calibrate outputs (measured steps); not with --analytic")
-    sp.add_argument("--analytic", action="store_true", help="FLOPs and bandwidth from the configs alone (--config all: every table)")
-    sp.add_argument("--gpu", default="a100-80gb", help="with --analytic: a100-80gb (default) or h100-80gb")
-    sp.add_argument("--gpus", type=int, default=8, help="with --analytic: GPUs for the wall-clock column (default 8)")
-    sp.add_argument("--mfu", type=float, default=0.40, help="with --analytic: assumed share of peak bf16 FLOP/s")
-    sp.add_argument("--bandwidth-util", type=float, default=0.70, help="with --analytic: assumed share of HBM bandwidth")
-    sp.add_argument("--generate-once", action="store_true", help="with --analytic: one generation pass per run, not per epoch")
-    sp.set_defaults(fn=cmd_estimate)
+    _estimate_parser(with_config(sub.add_parser("estimate", help="wall-clock and GPU-hours of a table before it runs")))
     sp = sub.add_parser("eval", help="score a job's best epoch")
     sp.add_argument("--train-json", required=True)
     sp.add_argument("--out", required=True)
