@@ -2,9 +2,13 @@
 
 Selection and aggregation, stated (the table's meta says the same):
 
-* Selection: each run's best epoch is selected on the validation split and reported on that same
-  split, the papers' protocol. ``<task>_last`` is the same aggregate over the last epoch's metric,
-  so the optimism of picking the best epoch on the reported split is visible.
+* Selection: as each suite's source did (:class:`harness.suites.base.Selection`), stated per
+  table and column in the meta (``selection``, ``selection_by_column``): GLUE selects and reports on
+  the validation split (the papers' protocol); vision selects on a validation split held out of
+  train and reports test; instruct selects on the held-out loss and reports test, and a math run of
+  several epochs shows its best epoch on test (FoRA's "Extended" column), flagged
+  ``selected_on_test`` in ``cell_flags``, with the held-out selection beside it (``<task>_heldout``).
+  ``<task>_last`` is the same aggregate over the last epoch's metric on the reported split.
 * Aggregate: the median (or mean, as the paper did) over seeds, with its spread (sample standard
   deviation over seeds; empty for one seed: there is none), the paper's printed value and our difference.
 * Incomplete cells: a cell shows a number only when every seed finished. ``<task>_seeds`` says
@@ -390,7 +394,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "backbone": cfg["backbone"]["name"],
         "tasks": {t: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} for t in tasks},
         "seeds": cfg["seeds"],
-        "selection": SELECTION,
+        **selection_meta(evals, tasks),
         "flag_rules": RULES,  # when a cell is flagged diverged or inert (harness.run_flags)
         "aggregate": f"{how} over seeds of the best epoch; spread = sample std over seeds",
         "aggregate_last": f"`<task>_last`: {how} over seeds of the last epoch's metric; empty when a seed's "
@@ -418,6 +422,28 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         row["scale"] = cfg["_scale"]
         row["backbone"] = cfg["backbone"]["name"]
     return rows, scale
+
+
+def selection_meta(evals: list[dict], tasks: Sequence[str]) -> dict:
+    """How the table's checkpoints were selected, from its runs' records (the suite's protocol,
+    :class:`harness.suites.base.Selection`): ``selection`` (one text, or the texts joined when the
+    columns differ), ``selection_by_column`` (task -> text) and ``cell_flags`` ``selected_on_test``
+    for the cells whose runs report their best epoch on test (FoRA's math "Extended" column).
+    Records written before selection was recorded fall back to :data:`SELECTION`."""
+    by_task: dict[str, str] = {}
+    flags: dict[str, dict[str, list[str]]] = {}
+    for e in evals:
+        if e.get("task") not in tasks or e.get("status") != "ok":
+            continue
+        text = (e.get("selection") or {}).get("text") or SELECTION
+        if e.get("selected_on_test"):
+            text += "; this column (runs of more than one epoch): the best epoch on test, labelled selected on: test"
+            flags.setdefault(e["variant"], {}).setdefault(e["task"], ["selected_on_test"])
+        by_task.setdefault(e["task"], text)
+    texts = list(dict.fromkeys(by_task.values()))
+    out = {"selection": texts[0] if len(texts) == 1 else " | ".join(f"{t}: {by_task[t]}" for t in by_task) if texts else SELECTION,
+           "selection_by_column": by_task}
+    return out | ({"cell_flags": flags} if flags else {})
 
 
 def write_table(rows: list[dict], scale: dict, out_csv: Path, out_meta: Path) -> None:

@@ -17,6 +17,7 @@ from harness.prepare import carve_validation
 from harness.selection import best_on_test, finish_test, score_epoch
 from harness.suites import get_suite
 from harness.suites.base import Selection
+from harness.tables import build_table
 
 
 def _raw(n_train: int = 50, n_eval: int = 7):
@@ -113,6 +114,18 @@ def test_evaluate_labels_the_best_on_test_and_puts_the_held_out_selection_beside
     assert rec["extra_metrics"]["gsm8k_heldout"] == 50.0
     (tmp_path / "eval.json").write_text(json.dumps(rec))
 
+
+def test_table_shows_the_best_on_test_flagged_and_the_held_out_selection_beside_it(tmp_path):
+    test_evaluate_labels_the_best_on_test_and_puts_the_held_out_selection_beside_it(tmp_path)
+    rec = json.loads((tmp_path / "eval.json").read_text())
+    cfg = {"table": "math_t", "title": "t", "_scale": "mini", "suite": "instruct", "tasks": ["gsm8k"], "seeds": [0], "aggregate": "mean",
+           "methods": {"fora_3ep": {"method": "fora", "label": "FoRA"}}, "paper_values": None,
+           "backbone": {"name": "tiny"}}
+    rows, meta = build_table(cfg, [rec], {})
+    row = next(r for r in rows if r["method"] == "fora_3ep")
+    assert row["gsm8k"] == "100.00"
+    assert meta["cell_flags"] == {"fora_3ep": {"gsm8k": ["selected_on_test"]}}
+    assert "selected on: test" in meta["selection_by_column"]["gsm8k"]
 
 @pytest.mark.slow
 def test_loop_selects_on_validation_and_reports_test_at_that_epoch(tmp_path, monkeypatch):
