@@ -31,7 +31,7 @@ import numpy as np
 
 from harness.core.atomic import atomic_dir, write_json
 from harness.core.errors import DataError
-from harness.core.sources import no_datasets_bars
+from harness.core.sources import model_source, no_datasets_bars
 from harness.core.splits import stratified_split
 from harness.config import (
     ConfigError,
@@ -141,7 +141,7 @@ def _study_name(cfg: dict, s: JobSettings, resolved: dict, spec: dict, data_meta
     """Study identity: what makes two trials comparable (space, seed, base settings, the carved
     data). The budget is not part of it, so raising ``trials`` reuses the finished ones."""
     blob = json.dumps({"space": resolved, "seed": spec["seed"], "max_epochs": spec["max_epochs"],
-                       "settings": asdict(s), "model": cfg["backbone"]["hub_id"],
+                       "settings": asdict(s), "model": model_source(cfg),  # the folder loaded, not only the hub id
                        "data": {k: data_meta.get(k) for k in ("task", "n_train", "n_eval", "tuning_split")}},
                       sort_keys=True, default=str)
     return f"{cfg['table']}/{s.variant}/{s.task}/{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

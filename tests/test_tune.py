@@ -173,6 +173,10 @@ def test_resume_runs_only_the_missing_trials_and_keeps_the_best(prepared, monkey
     best = max(rec5["trials"], key=lambda t: t["value"])
     assert rec5["best"]["params"] == best["params"] and rec5["budget"]["trials"] == rec5["budget"]["completed"] == 5
     assert rec5["objective"]["n_validation"] == 24 and rec5["default"]["lr"] == job_settings(cfg, "fora", "rt_polarity", 0).lr
+    calls.clear()  # another backbone.local_path is another model: its study reuses no trial (issue 17)
+    other = {**cfg, "backbone": {**cfg["backbone"], "local_path": str(tmp / "other_model")}}
+    run_tuning(other, "fora", "rt_polarity", data_dir=tmp / "prep.tune", storage=db, out=tmp / "o.json", trials=3)
+    assert len(calls) == 3
 
 
 # ------------------------------------------------------------------------------ the DAG
