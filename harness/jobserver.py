@@ -20,8 +20,14 @@ would, and the client exits with the child's exit code.
   (``HF_*``, ``TORCH*``, ...). Editing the code or changing the environment starts a new server.
   A server exits after ``FPB_JOB_SERVER_IDLE`` seconds (default 60) without a job.
 * Off when ``FPB_JOB_SERVER=0``, inside a SLURM job (one job per allocation: nothing to share),
-  or when the server cannot be started or reached. The job then runs as ``python -m harness``
-  in the client's own process (``exec``).
+  for a job that claims GPUs (``FPB_JOB_GPUS`` > 0: a fork of a process with OpenBLAS and pyarrow
+  threads is not proven safe for CUDA; not measured on a GPU), or when the server cannot be
+  started or does not answer within ``FPB_JOB_SERVER_HANDSHAKE`` seconds (default 20: a stopped,
+  swapping or hung server). The job then runs as ``python -m harness`` in the client's own
+  process (``exec``).
+* Files: ``$TMPDIR/fpb-jobserver-<uid>-<key>.sock`` and its ``.log`` (deleted when the server
+  exits cleanly; kept after a crash, for its traceback) and one ``fpb-jobserver-<uid>.lock``.
+* Ctrl-C (SIGINT) of the client stops its job with one line, no traceback.
 """
 from __future__ import annotations
 
@@ -43,7 +49,9 @@ IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORC
 PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites", "datasets",
            "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")  # and every suite (serve)
 START_TIMEOUT = 300.0  # seconds for a new server to import everything (a loaded machine is slow)
+INTERRUPTED = 130  # the exit status of a shell job stopped by SIGINT
 _MSG = struct.Struct("!I")
+_READY = b"R"  # the server's first byte: it accepted the connection (only then are the job's fds sent)
 _STARTED = b"S"  # the child's first byte: the job runs
 
 
@@ -63,8 +71,22 @@ def socket_path(key: str | None = None) -> Path:
     return Path(tempfile.gettempdir()) / f"fpb-jobserver-{os.getuid()}-{key or _key()}.sock"
 
 
+def _log_path(path: Path) -> Path:
+    return path.with_name(path.name + ".log")
+
+
+def _lock_path() -> Path:
+    """One lock for every server of this user (one starter at a time): per-key lock files piled up."""
+    return Path(tempfile.gettempdir()) / f"fpb-jobserver-{os.getuid()}.lock"
+
+
+def _handshake_timeout() -> float:
+    return float(os.environ.get("FPB_JOB_SERVER_HANDSHAKE", "20"))
+
+
 def enabled() -> bool:
     return (os.environ.get("FPB_JOB_SERVER", "1") != "0" and "SLURM_JOB_ID" not in os.environ
+            and int(os.environ.get("FPB_JOB_GPUS") or 0) == 0
             and hasattr(socket, "send_fds") and sys.platform.startswith("linux"))
 
 
@@ -75,6 +97,7 @@ def _run_directly(argv: list[str]) -> None:
 
 def _connect(path: Path) -> socket.socket | None:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(_handshake_timeout())  # until the job has started (client)
     try:
         s.connect(str(path))
         return s
@@ -85,16 +108,16 @@ def _connect(path: Path) -> socket.socket | None:
 
 def _start_server(path: Path) -> socket.socket | None:
     """Connect to the server at ``path``, starting it first if there is none (one starter at a
-    time: a lock file next to the socket)."""
+    time: :func:`_lock_path`)."""
     import fcntl
     import subprocess
 
-    with open(f"{path}.lock", "a+") as lock:
+    with open(_lock_path(), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         conn = _connect(path)
         if conn is not None:
             return conn
-        log = open(f"{path}.log", "ab")
+        log = open(_log_path(path), "ab")
         proc = subprocess.Popen([sys.executable, "-m", "harness", "jobserver", "--serve", str(path)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd="/", close_fds=True)
@@ -118,24 +141,52 @@ def client(argv: list[str]) -> int:
         print("[jobserver] no warm server: running the job directly", file=sys.stderr)
         _run_directly(argv)
     request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    reply = b""
     try:
-        socket.send_fds(conn, [_MSG.pack(len(request)) + request], [0, 1, 2])
-        while len(reply) < 1 + _MSG.size:
-            chunk = conn.recv(1 + _MSG.size - len(reply))
-            if not chunk:
-                break
-            reply += chunk
-    except OSError:
-        pass
-    if not reply.startswith(_STARTED):  # no job started (a server shutting down): run it here
+        started = _hand_over(conn, request)
+    except TimeoutError:  # alive but not answering: a job that started later dies with this socket
+        conn.close()
+        print(f"[jobserver] the warm server ({path}) did not answer within {_handshake_timeout():g} s (stopped, "
+              "swapping or hung; FPB_JOB_SERVER_HANDSHAKE): running the job directly", file=sys.stderr)
+        _run_directly(argv)
+    if not started:  # no job started (a server shutting down): run it here
         conn.close()
         print("[jobserver] the warm server did not take the job: running it directly", file=sys.stderr)
         _run_directly(argv)
-    if len(reply) < 1 + _MSG.size:  # the job died without an exit code (killed, out of memory)
+    reply = _recv_up_to(conn, _MSG.size)
+    if len(reply) < _MSG.size:  # the job died without an exit code (killed, out of memory)
         print("[jobserver] the job ended without an exit status (killed?)", file=sys.stderr)
         return 137
-    return _MSG.unpack(reply[1:])[0]
+    return _MSG.unpack(reply)[0]
+
+
+def _hand_over(conn: socket.socket, request: bytes) -> bool:
+    """Send the job; True once the server says it started (then no timeout: a job runs for hours).
+    The stdin/stdout/stderr go only to a server that answered: fds sent to a stopped one would stay
+    open in its queue (a reader of the job's output would wait for them)."""
+    try:
+        if conn.recv(1) != _READY:
+            return False
+        socket.send_fds(conn, [_MSG.pack(len(request)) + request], [0, 1, 2])
+        started = conn.recv(1) == _STARTED
+    except TimeoutError:
+        raise
+    except OSError:
+        return False
+    conn.settimeout(None)
+    return started
+
+
+def _recv_up_to(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    try:
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    return data
 
 
 # ------------------------------------------------------------------------------------ server
@@ -179,6 +230,9 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
             code = main(request["argv"])
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except KeyboardInterrupt:
+            print("error: interrupted (SIGINT)", file=sys.stderr)
+            code = INTERRUPTED
         except BaseException:  # noqa: BLE001 - what an uncaught exception does to `python -m harness`
             import traceback
 
@@ -260,6 +314,7 @@ def serve(path: Path, idle: float) -> None:
                 continue
             conn.settimeout(30.0)
             try:
+                conn.sendall(_READY)
                 head, fds, _, _ = socket.recv_fds(conn, 64 * 1024, 3)
                 n = _MSG.unpack(_recv_exact(conn, _MSG.size, head[:_MSG.size]))[0]
                 body = _recv_exact(conn, n, head[_MSG.size:])
@@ -284,6 +339,7 @@ def serve(path: Path, idle: float) -> None:
         server.close()
         if not closing:
             path.unlink(missing_ok=True)
+    _log_path(path).unlink(missing_ok=True)  # a clean exit: nothing to read in it (a crash keeps it)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,5 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--serve"]:
         serve(Path(argv[1]), float(os.environ.get("FPB_JOB_SERVER_IDLE", "60")))
         return 0
-    return client(argv)
+    try:
+        return client(argv)
+    except KeyboardInterrupt:  # Ctrl-C: this process ends, its socket closes, the job's watchdog stops the job
+        print("[jobserver] interrupted (SIGINT): the job was stopped", file=sys.stderr)
+        return INTERRUPTED
 

@@ -99,3 +99,75 @@ def test_killing_the_client_kills_its_job(prepared):
         time.sleep(0.1)
     assert in_work() == [], "the job outlived its client"
     assert not (work / "out" / "train.json").exists()
+
+
+# ------------------------------------------------------------------------------ faults (issue 19.6)
+def _socket_path_for(tmp: Path) -> Path:
+    """The socket a client with this test's environment looks for (the key hashes that environment)."""
+    out = subprocess.run([sys.executable, "-c", "from harness.jobserver import socket_path; print(socket_path())"],
+                         env=env(tmp), capture_output=True, text=True, check=True, cwd=ROOT)
+    return Path(out.stdout.strip())
+
+
+def test_a_stopped_server_is_waited_for_a_bounded_time_then_the_job_runs_directly(tmp_path):
+    """A server that is alive but does not answer (SIGSTOP: as a swapping or hung one) held the client
+    forever; now it waits FPB_JOB_SERVER_HANDSHAKE seconds, says so in one line and runs the job itself."""
+    path = _socket_path_for(tmp_path)
+    listener = subprocess.Popen([sys.executable, "-c", "import socket, sys, time\n"
+                                 "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)\n"
+                                 "print('up', flush=True); time.sleep(600)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "up"
+        os.kill(listener.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        out = run(tmp_path, "validate", "--config", str(tmp_path / "missing.yaml"), cwd=tmp_path,
+                  FPB_JOB_SERVER_HANDSHAKE="2")
+        waited = time.monotonic() - t0
+    finally:
+        listener.kill()
+        listener.wait()
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and lines[-1] == f"error: config file {tmp_path / 'missing.yaml'} does not exist"
+    assert lines[0] == (f"[jobserver] the warm server ({path}) did not answer within 2 s (stopped, swapping or hung; "
+                        "FPB_JOB_SERVER_HANDSHAKE): running the job directly")
+    assert waited < 120
+
+
+def test_gpu_jobs_do_not_go_through_the_server(monkeypatch):
+    """Forking a process that imported torch (OpenBLAS and pyarrow threads at fork) is not proven safe
+    for CUDA: a job that claims GPUs runs directly."""
+    from harness import jobserver
+
+    for var in ("FPB_JOB_SERVER", "SLURM_JOB_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FPB_JOB_GPUS", "0")
+    assert jobserver.enabled() == (hasattr(__import__("socket"), "send_fds") and sys.platform.startswith("linux"))
+    monkeypatch.setenv("FPB_JOB_GPUS", "1")
+    assert not jobserver.enabled()
+
+
+@pytest.mark.slow
+def test_sigint_stops_the_job_in_one_line_and_the_server_leaves_no_files(prepared, tmp_path):
+    """Ctrl-C: no KeyboardInterrupt traceback in the job's log (show-failed-logs prints it), exit 130;
+    a server that idled out leaves only the one per-user lock file in TMPDIR (no .sock.lock/.sock.log)."""
+    tmp, cfg, _ = prepared
+    sock = tmp_path / "tmpdir"
+    sock.mkdir()
+    log_path = tmp_path / "job.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "jobserver", *train_args(cfg, tmp / "data", str(tmp_path / "out"), seed=3)],
+                                env=env(sock, FPB_JOB_SERVER_IDLE="2"), cwd=tmp_path, stdout=log, stderr=log)
+        deadline = time.time() + 600
+        while "epoch 1/" not in log_path.read_text() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, log_path.read_text()[-2000:]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    text = log_path.read_text()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-2000:]
+    assert text.rstrip().endswith("[jobserver] interrupted (SIGINT): the job was stopped")  # after tqdm's bar
+    deadline = time.time() + 60
+    while list(sock.glob("*.sock")) and time.time() < deadline:  # the server idles out
+        time.sleep(0.2)
+    time.sleep(1)
+    assert sorted(p.name for p in sock.glob("fpb-jobserver*")) == [f"fpb-jobserver-{os.getuid()}.lock"]
