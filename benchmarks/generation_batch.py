@@ -119,6 +119,10 @@ def main() -> None:
                     elif out != texts[(d, dec, b)]:
                         unstable.add((d, dec, b))
                     print(f"  round {rnd} {d} {dec} batch {b}: {s:.1f} s", flush=True)
+                    if rnd == 0 and b != 1:  # as soon as it is known (batch 1 runs first in round 0)
+                        changed = sum(extracted(r["set"], x) != extracted(r["set"], y)
+                                      for r, x, y in zip(rows, texts[(d, dec, 1)], out))
+                        print(f"  -> {changed}/{len(rows)} extracted answers differ from batch 1", flush=True)
 
     print(f"\n{'dtype':14} {'decoding':8} {'batch':>5} {'answers differ':>15} {'texts differ':>13} "
           f"{'accuracy':>9} {'change':>7} {'s/item':>7} {'speedup':>8}")

@@ -19,8 +19,9 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
     The metric is recomputed here by the suite's scorer, the function the training loop used to
     pick the best epoch, and must agree with it: a mismatch means the saved predictions are not
     that epoch's. The record also carries the last epoch's metric (from the training history), for
-    the tables' last-epoch column. A failed (diverged) job gives a failed record, which the table
-    shows as such.
+    the tables' last-epoch column, and the suite's further columns (``extra_metrics``: MATH's
+    ``math_strict``) at the best and the last epoch. A failed (diverged) job gives a failed record,
+    which the table shows as such.
     """
     job = read_json(train_json)
     keys = ("table", "variant", "method", "task", "seed")
@@ -29,8 +30,10 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
         record |= {"status": job["status"], "reason": job["reason"]}  # diverged (or an older record's failed)
     else:
         suite = get_suite(job["suite"])
-        with np.load(Path(train_json).parent / job["predictions"]) as saved:
-            value = suite.score(suite.task(job["task"]), dict(saved))
+        with np.load(Path(train_json).parent / job["predictions"]) as npz:
+            saved = dict(npz)
+        spec = suite.task(job["task"])
+        value = suite.score(spec, saved)
         if not math.isclose(value, job["best_metric"], rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"{train_json}: predictions give {value}, training recorded {job['best_metric']}")
         record |= {
@@ -47,6 +50,9 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
             "selection": job.get("selection"),  # what picked the epoch and which split is reported
             "test_best": job.get("test_best"),  # the best epoch on test (a column selected on test), or None
         }
+        extra = suite.extra_metrics(spec, saved)
+        if extra:  # columns beside the task's (math_strict), best epoch and last epoch
+            record |= {"extra_metrics": extra, "last_extra_metrics": job["history"][-1].get("extra_metrics") or {}}
         if job.get("test_best"):
             record |= _selected_on_test(job, record)
     write_json(out, record)

@@ -26,6 +26,11 @@ num_grids 9, sigma 1) or, when the config has no such key (LoRA in a FoRA rank s
 plain paper table: a row per variant, no axis column. Paper values match on the axis columns of
 the paper-values file when it has them (a row without the column matches an empty value).
 
+Further columns: a record's ``extra_metrics`` (``{"math_strict": 12.0}``, the suite's
+``extra_metrics``; ``last_extra_metrics`` for the last epoch) become columns of their own right
+after their task's (``math`` by equivalence, then ``math_strict``), aggregated like a task but
+left out of ``avg`` and ``beats_baseline_on_all_tasks``, which stay over the configured tasks.
+
 Paper values are read from the data file the config names; none is typed in code. The table
 records the scale it was produced at, so a mini table is never mistaken for a paper one.
 """
@@ -209,6 +214,29 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def extra_columns(evals: list[dict]) -> dict[str, list[str]]:
+    """task -> the further columns its records carry (``math`` -> ``["math_strict"]``), in order."""
+    out: dict[str, list[str]] = {}
+    for e in evals:
+        for name in e.get("extra_metrics") or {}:
+            if name not in out.setdefault(e["task"], []):
+                out[e["task"]].append(name)
+    return out
+
+
+def _with_extra_columns(evals: list[dict]) -> list[dict]:
+    """The records, each followed by one record per further column of its task (task = the
+    column's name, its best- and last-epoch values, its run's status), so that a column aggregates
+    like a task; a failed run counts as failed in its task's further columns too."""
+    columns, out = extra_columns(evals), []
+    for e in evals:
+        out.append(e)
+        best, last = e.get("extra_metrics") or {}, e.get("last_extra_metrics") or {}
+        out += [e | {"task": name, "metric": best.get(name), "last_metric": last.get(name)}
+                for name in columns.get(e["task"], [])]
+    return out
+
+
 def eval_frame(evals: list[dict], axes: Sequence[str] = ()) -> pd.DataFrame:
     """One row per eval record: variant, task, the axis values, seed, ok, metric, last_metric, params.
 
@@ -216,7 +244,7 @@ def eval_frame(evals: list[dict], axes: Sequence[str] = ()) -> pd.DataFrame:
     ``last_metric`` is NaN where the record has none (records written before it existed).
     """
     rows = []
-    for e in evals:
+    for e in _with_extra_columns(evals):
         ok = e.get("status") == "ok" and _finite(e.get("metric"))
         given = e.get("axes") or {}
         rows.append({
@@ -305,6 +333,8 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
     if bad:
         raise ValueError(f"sweep axis {bad[0]!r} clashes with a column of the table; rename the axis")
     tasks, how, seeds = cfg["tasks"], cfg["aggregate"], cfg["seeds"]
+    extra = extra_columns([e for e in evals if e["variant"] in cfg["methods"] and e["task"] in tasks])
+    columns = [c for t in tasks for c in (t, *extra.get(t, []))]  # each task, then its further columns
     paper = read_paper_values(cfg["paper_values"], cfg["table"], axes) if cfg["_scale"] == "paper" else {}
     _check_not_pooled(evals, axes)
     runs = eval_frame(evals, axes)
@@ -316,7 +346,7 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         mine = runs[runs["variant"] == variant]
         combos = sorted({tuple(r) for r in mine[axes].itertuples(index=False)}, key=_axis_order) if axes else []
         for combo in combos or [("",) * len(axes)]:
-            grid += [{"_row": row_id, "variant": variant, **dict(zip(axes, combo)), "task": t} for t in tasks]
+            grid += [{"_row": row_id, "variant": variant, **dict(zip(axes, combo)), "task": t} for t in columns]
             row_id += 1
     grid = pd.DataFrame(grid, columns=["_row", "variant", *axes, "task"])
     stats = cell_stats(runs, axes, how, seeds) if len(runs) else None
@@ -353,10 +383,10 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
                 row[f"{task}_tuned"] = _tuned_text(tuned.get((variant, task)))
             if complete:
                 row[task], row[f"{task}_spread"] = _fmt(c["centre"]), _fmt(c["spread"]) if k > 1 else ""
-                ours_all.append(c["centre"])
-                base = _baseline(data_metas, task)
-                if base is not None:
-                    beats.append(c["centre"] > base)
+                if task in tasks:  # avg and the baseline verdict: over the configured tasks only
+                    ours_all.append(c["centre"])
+                    base = _baseline(data_metas, task)
+                    beats += [c["centre"] > base] if base is not None else []
             else:
                 row[task] = INCOMPLETE if k else ((DIVERGED if n_diverged == n_failed else FAILED) if n_failed else "")
                 row[f"{task}_spread"] = ""
@@ -382,6 +412,9 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
                 **{a: "" for a in axes}, "trainable_params": 0}
     for task in tasks:
         baseline[task] = _fmt(_baseline(data_metas, task))
+        scored = ((data_metas.get(task) or {}).get("baseline") or {}).get("extra_metrics") or {}
+        for name in extra.get(task, []):  # the suite's baseline scores its further columns too
+            baseline[name] = _fmt(scored.get(name))
     rows.append(baseline)
     health_flags = flag_cells(rows, evals, tasks, lambda t: _baseline(data_metas, t))
 
@@ -392,7 +425,10 @@ def build_table(cfg: dict, evals: list[dict], data_metas: dict[str, dict],
         "scale": cfg["_scale"],
         "scale_note": cfg.get("scale_note", "paper: the configuration of the papers' appendices"),
         "backbone": cfg["backbone"]["name"],
-        "tasks": {t: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} for t in tasks},
+        "tasks": {t: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} for t in tasks}
+        | {name: {k: data_metas.get(t, {}).get(k) for k in ("n_train", "n_eval", "metric")} | {"column_of": t}
+           for t, names in extra.items() for name in names},
+        "extra_columns": {name: t for t, names in extra.items() for name in names},
         "seeds": cfg["seeds"],
         **selection_meta(evals, tasks),
         "flag_rules": RULES,  # when a cell is flagged diverged or inert (harness.run_flags)

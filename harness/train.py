@@ -469,7 +469,8 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         last_loss = float(job.guard.last.item())
         t_eval = time.perf_counter()
         scores, score, reported = score_epoch(job)  # what selects, and the reported split if scored now
-        history.append({"epoch": epoch + 1, **scores, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss})
+        history.append({"epoch": epoch + 1, **scores, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss,
+                        **({"extra_metrics": job.suite.extra_metrics(job.task, reported[1])} if reported else {})})
         print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: "
               + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()), file=sys.stderr)
         if score > best.get("score", best["metric"]):

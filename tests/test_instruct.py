@@ -33,6 +33,7 @@ from harness.suites.instruct.scoring import (
     extract_number,
     extracted,
     per_set_scores,
+    strict_scores,
 )
 from harness.suites.instruct.suite import TrainCollator
 
@@ -237,9 +238,24 @@ MATH_TABLE = [  # (generated text, label, last number read, correct)
 def test_math_extraction_table(text, label, number, correct):
     original = _function(EXTRACT_ANSWER_NUMBER_PY, "extract_answer_number")
     assert extract_number(text) == number == original(types.SimpleNamespace(dataset="gsm8k"), text)
-    for s in ("gsm8k", "asdiv", "math"):
+    for s in ("gsm8k", "asdiv"):  # MATH is scored by equivalence (test_math_answers.py)
         assert answer_correct(s, text, label) is correct
     assert extracted("asdiv", text) == ("" if number == float("inf") else repr(number))
+
+
+def test_math_is_scored_by_equivalence_gsm8k_by_the_last_number():
+    """MATH's column reads the final answer and accepts equal forms; the numeric rule of GSM8K and
+    ASDiv (LLM-Adapters' last number) is unchanged."""
+    said = "so 2 + 3 = 5 and then 7 more\nThe final answer is: \\dfrac{1}{2}"
+    assert answer_correct("math", said, "\\frac{1}{2}") and not answer_correct("math", said, "7")
+    assert answer_correct("gsm8k", said, "2") and not answer_correct("gsm8k", said, "5")  # last number: 2 of 1/2
+    assert extracted("math", said) == "\\dfrac{1}{2}" and extracted("gsm8k", said) == "2.0"
+    assert not answer_correct("math", "it is 5", "5")  # no final answer, no box: no answer
+    saved = {"sets": np.array(["math", "math", "math"]), "labels": np.array(["\\frac{1}{2}", "24\\pi", "3"]),
+             "outputs": np.array([said, "The final answer is: \\boxed{24\\pi}", "The final answer is: 3"])}
+    assert per_set_scores(saved) == {"math": 100.0}
+    assert strict_scores(saved) == {"math_strict": pytest.approx(100 / 3)}  # only "3" matches as a string
+    assert strict_scores({k: v[:0] for k, v in saved.items()} | {"sets": np.array([], dtype=str)}) == {}
 
 
 def test_math_labels_that_are_not_numbers():
@@ -535,3 +551,58 @@ def test_paper_scale_switches_bf16_and_gradient_checkpointing(tiny_backbone):
     assert all(p.grad is not None for _, p in adapted.trainable_parameters(include_head=True))
     with pytest.raises(DataError, match="backbone.dtype"):
         suite.load_model(spec, {"backbone": {"dtype": "fp8"}}, tiny_backbone)
+
+
+MATH_RUN_ITEMS = [("What is $2+3$?", "We add: $2+3=5$.", "5"),
+                  ("Simplify $\\frac{2}{4}$.", "Dividing by 2 gives $\\frac{1}{2}$.", "\\frac{1}{2}"),
+                  ("What is the area of a circle of radius 2?", "It is $\\pi r^2 = 4\\pi$.", "4\\pi"),
+                  ("Compute $7-7$.", "$7-7=0$.", "0")]
+
+
+@needs_lm_eval
+@pytest.mark.slow
+def test_a_tiny_math_run_records_equivalence_and_the_strict_column(tiny_backbone, tmp_path, monkeypatch):
+    """End to end in one process (prep, the training loop, lm-eval generation, eval.json): a MATH
+    run's metric is scored by equivalence and its eval.json carries ``math_strict`` beside it. The
+    tiny model's text is followed by a final answer written differently from the label where the
+    label has a fraction (``\\dfrac`` for ``\\frac``), so the two columns must differ: 4/4 and 3/4."""
+    import harness.suites.instruct.suite as instruct_suite
+    from harness.config import job_settings
+    from harness.prepare import prepare
+    from harness.train import train
+
+    folder = tmp_path / "llm_adapters" / "math"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 12), ("test", 4)):
+        rows = [{"instruction": q, "input": "", "output": f"{sol}\nThe final answer is: {a}", "answer": a}
+                for q, sol, a in (MATH_RUN_ITEMS * 3)[:n]]
+        (folder / f"{split}.json").write_text(json.dumps(rows))
+    generate = instruct_suite.generate_with_lm_eval
+    seen_batches = []
+
+    def said_differently(model, tok, items, generation, *, batch_size, **kw):
+        seen_batches.append(batch_size)
+        texts, verdicts = generate(model, tok, items, generation, batch_size=batch_size, **kw)
+        frac, dfrac = "\\frac", "\\dfrac"
+        return [f"{t}\nThe final answer is: {r['answer'].replace(frac, dfrac)}" for t, r in zip(texts, items)], verdicts
+
+    monkeypatch.setattr(instruct_suite, "generate_with_lm_eval", said_differently)
+    cfg = {"table": "tiny_math", "suite": "instruct", "_scale": "mini", "seeds": [0], "tasks": ["math"],
+           "backbone": {"name": "tiny", "hub_id": "tiny", "local_path": tiny_backbone,
+                        "target_modules": ["q_proj", "v_proj"], "head_modules": []},
+           "data": {"data_dir": str(tmp_path / "llm_adapters"), "cutoff_len": 64, "held_out": 4},
+           "train": {"optimizer": "adamw", "scheduler": "linear", "warmup_ratio": 0.0, "weight_decay": 0.0},
+           "generation": {"num_beams": 1, "max_new_tokens": 3, "batch_size": 2, "baseline": False},
+           "methods": {"lora": {"label": "LoRA", "method": "lora", "hparams": {"r": 2, "alpha": 4, "dropout": 0.0},
+                                "defaults": {"lr": 1.0e-3, "batch_size": 4, "epochs": 1}}}}
+    prepare(cfg, "math", tmp_path / "prep", tiny_backbone)
+    out = tmp_path / "run"
+    train(job_settings(cfg, "lora", "math", 0), cfg, out_dir=out, checkpoint=tmp_path / "ckpt.pt",
+          data_dir=tmp_path / "prep", device="cpu")
+    record = json.loads((out / "eval.json").read_text())
+    assert record["status"] == "ok" and seen_batches and set(seen_batches) == {2}  # generation.batch_size
+    assert record["metric"] == pytest.approx(100.0)  # \dfrac{1}{2} is \frac{1}{2}
+    assert record["extra_metrics"] == {"math_strict": pytest.approx(75.0)}  # but not as a string
+    assert record["last_extra_metrics"] == {"math_strict": pytest.approx(75.0)}  # one epoch: the last is the best
+    with np.load(out / "predictions.npz") as saved:
+        assert saved["extracted"].tolist().count("\\dfrac{1}{2}") == 1

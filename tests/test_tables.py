@@ -265,3 +265,30 @@ def test_the_baseline_row_names_what_it_is_and_the_meta_the_models_loaded():
     cfg["methods"] = {k: cfg["methods"][k] for k in ("lora_1ep",)}
     rows, _ = build_table(cfg, [_eval("lora_1ep", "gsm8k", 0, 30.0)], {"gsm8k": {"baseline": {"value": 2.0}}})
     assert rows[-1]["method"] == "baseline" and rows[-1]["label"] == "untrained model (no training)"
+
+
+def test_a_further_metric_is_its_own_column_beside_its_task(tmp_path):
+    """MATH by equivalence is the ``math`` column; each run's ``extra_metrics`` (``math_strict``, the
+    strict string match) is a column of its own right after it, aggregated like a task (best and
+    last epoch, seeds, failed runs), out of ``avg``; the baseline row scores it too."""
+    cfg = load_table(ROOT / "config" / "math_llama2_7b.yaml")
+    cfg["methods"] = {k: cfg["methods"][k] for k in ("lora_1ep", "fora_1ep")}
+    cfg["seeds"] = [0, 1]
+    strict = [{"extra_metrics": {"math_strict": v}, "last_extra_metrics": {"math_strict": v - 1}} for v in (3.0, 5.0)]
+    evals = [_eval("lora_1ep", "gsm8k", s, 30.0, last_metric=29.0) for s in (0, 1)]
+    evals += [_eval("lora_1ep", "math", s, m, last_metric=m, **x) for s, m, x in zip((0, 1), (6.0, 8.0), strict)]
+    evals += [_eval("fora_1ep", "gsm8k", 0, 31.0), _eval("fora_1ep", "math", 0, 7.0, **strict[0]),
+              _eval("fora_1ep", "math", 1, None, "failed")]
+    metas = {"gsm8k": {"baseline": {"value": 2.0}}, "math": {"baseline": {"value": 1.0, "extra_metrics": {"math_strict": 0.5}}}}
+    rows, scale = build_table(cfg, evals, metas)
+    lora, fora, base = rows
+    assert (lora["math"], lora["math_strict"], lora["math_strict_seeds"]) == ("7.00", "4.00", "2/2")  # means of 6,8 / 3,5
+    assert lora["math_strict_last"] == "3.00" and lora["math_strict_spread"] == "1.41"  # mean of 2,4; std of 3,5
+    assert lora["math_strict_paper"] == "" and lora["math_paper"] == "4.3"  # FoRA Table 2 prints MATH only (4.35)
+    assert lora["avg"] == "18.50"  # (30 + 7) / 2: the strict column is not a task of the average
+    assert fora["math"] == fora["math_strict"] == "incomplete" and fora["math_strict_seeds"] == "1/2 (1 failed)"
+    assert base["math"] == "1.00" and base["math_strict"] == "0.50" and base["gsm8k"] == "2.00"
+    assert scale["extra_columns"] == {"math_strict": "math"} and scale["tasks"]["math_strict"]["column_of"] == "math"
+    write_table(rows, scale, tmp_path / "t.csv", tmp_path / "t.meta.json")
+    header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
+    assert header.index("math") < header.index("math_strict_seeds") < header.index("math_strict") < header.index("avg")

@@ -222,6 +222,11 @@ class Suite:
     def score(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> float:
         return compute_metric(spec.metric, saved["predictions"], saved["labels"])
 
+    def extra_metrics(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> dict[str, float]:
+        """Further columns scored from the same saved arrays, shown beside the task's column
+        (instruct: ``math_strict``, the strict string match beside MATH's equivalence); name -> value."""
+        return {}
+
     def predicted_classes(self, spec: TaskSpec, saved: dict[str, np.ndarray]) -> np.ndarray | None:
         """The predicted class per evaluation item from the saved arrays, or None where predictions
         are not classes (regression, generation): what ``harness.health`` compares with the adapter

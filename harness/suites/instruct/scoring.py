@@ -1,6 +1,11 @@
 """Answer extraction and scoring as LLM-Adapters did: the one home of the answer patterns. The
 lm-eval task YAMLs (``lm_eval_tasks/``) score through these functions (``!function utils.*``), and
-the harness rescores saved outputs with them."""
+the harness rescores saved outputs with them.
+
+MATH is the exception to LLM-Adapters' rules (issue 18 §4): its column is scored by equivalence
+(:func:`harness.suites.instruct.math_answers.math_equivalent`: math-verify and lm-eval's MATH
+graders), and the strict string match is kept beside it as the ``math_strict`` column
+(:func:`strict_scores`). GSM8K and ASDiv keep LLM-Adapters' numeric rule."""
 from __future__ import annotations
 
 import math
@@ -8,8 +13,11 @@ import re
 
 import numpy as np
 
+from harness.suites.instruct.math_answers import FINAL_ANSWER_MARKER, final_answer, math_equivalent, math_strict
+
 __all__ = ["CHOICE_PATTERNS", "COMMONSENSE_SETS", "FINAL_ANSWER", "MATH_SETS", "answer_correct", "chance_scores",
-           "extract_choice", "extract_number", "extracted", "math_correct", "per_set_scores"]
+           "extract_choice", "extract_number", "extracted", "math_correct", "math_strict", "per_set_scores",
+           "strict_scores"]
 
 # ------------------------------------------------------------------ answer extraction
 # LLM-Adapters commonsense_evaluate.py extract_answer: the first match, compared exactly with the
@@ -33,7 +41,9 @@ PAPER_COLUMN = {"boolq": "BoolQ", "piqa": "PIQA", "siqa": "SIQA", "hellaswag": "
 MATH_SETS = ("gsm8k", "math", "asdiv")
 NUMBER = re.compile(r"-?\d+\.?\d*")  # LLM-Adapters evaluate.py extract_answer_number
 MATH_TOLERANCE = 0.001  # evaluate.py: `miss = 0.001`, correct if abs(label - predict) <= miss
-FINAL_ANSWER = "The final answer is: "  # FoRA Appendix C's responses end with "The final answer is: <answer>"
+FINAL_ANSWER = f"{FINAL_ANSWER_MARKER}: "  # FoRA Appendix C's responses end with "The final answer is: <answer>"
+# sets scored by equivalence, and the name of the strict string-match column recorded beside each
+STRICT_COLUMNS = {"math": "math_strict"}
 
 
 def extract_choice(eval_set: str, text: str) -> str:
@@ -56,25 +66,19 @@ def _as_number(label: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _final_answer_text(text: str) -> str:
-    """MATH labels that are not numbers (``\\frac{1}{2}``, ``14\\pi``): the text after the last
-    "The final answer is:", spaces and ``$`` removed, trailing period dropped."""
-    tail = text.rsplit(FINAL_ANSWER.strip(), 1)[-1] if FINAL_ANSWER.strip() in text else ""
-    return re.sub(r"[\s$]", "", tail).rstrip(".")
-
-
 def math_correct(text: str, label: str) -> bool:
-    """Numeric labels: LLM-Adapters' rule (last number within 0.001). Other MATH labels (chosen:
-    the papers state only "the final numeric answer"): the final-answer text equals the label,
-    spaces and ``$`` ignored."""
+    """GSM8K/ASDiv: LLM-Adapters' rule for numeric labels (last number within 0.001); a label that
+    is not a number is matched as a string (:func:`math_strict`)."""
     number = _as_number(label)
     if number is not None:
         return abs(number - extract_number(text)) <= MATH_TOLERANCE
-    return bool(label.strip()) and _final_answer_text(text) == re.sub(r"[\s$]", "", label)
+    return math_strict(text, label)
 
 
 def answer_correct(eval_set: str, text: str, label: str) -> bool:
-    """Is the generated ``text`` right for ``label``, under the set's extraction rule."""
+    """Is the generated ``text`` right for ``label``, under the set's rule (MATH: by equivalence)."""
+    if eval_set in STRICT_COLUMNS:
+        return math_equivalent(text, label)
     if eval_set in MATH_SETS:
         return math_correct(text, label)
     return extract_choice(eval_set, text) == label
@@ -82,6 +86,8 @@ def answer_correct(eval_set: str, text: str, label: str) -> bool:
 
 def extracted(eval_set: str, text: str) -> str:
     """What the rule read from ``text`` (for the saved per-item record)."""
+    if eval_set in STRICT_COLUMNS:
+        return final_answer(text) or ""
     if eval_set in MATH_SETS:
         number = extract_number(text)
         return "" if math.isinf(number) else repr(number)
@@ -96,6 +102,14 @@ def per_set_scores(saved: dict[str, np.ndarray]) -> dict[str, float]:
         ix = np.flatnonzero(sets == s)
         scores[s] = 100.0 * float(np.mean([answer_correct(s, outputs[i], labels[i]) for i in ix]))
     return scores
+
+
+def strict_scores(saved: dict[str, np.ndarray]) -> dict[str, float]:
+    """The strict string-match column (0-100) of every set scored by equivalence: ``math_strict``
+    (:func:`math_strict`) beside the MATH column; empty when no such set was scored."""
+    sets, outputs, labels = (np.asarray(saved[k]).astype(str) for k in ("sets", "outputs", "labels"))
+    return {column: 100.0 * float(np.mean([math_strict(outputs[i], labels[i]) for i in np.flatnonzero(sets == s)]))
+            for s, column in STRICT_COLUMNS.items() if (sets == s).any()}
 
 
 def chance_scores(sets: list[str], prompts: list[str]) -> dict[str, float]:

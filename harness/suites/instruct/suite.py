@@ -38,7 +38,9 @@ beams), stops the whole batch when the first rows end, which makes answers depen
 at the stop strings afterwards, as LLM-Adapters' ``split('### Response:')[1]`` did); and
 ``simple_evaluate`` reseeds the global RNGs (we pass no seeds and restore the RNG states, so a
 per-epoch evaluation does not change the training run). Generation is always left-padded with an
-attention mask (LLM-Adapters issue #61: batched generation without one corrupts answers).
+attention mask (LLM-Adapters issue #61: batched generation without one corrupts answers); its batch
+is ``generation.batch_size`` (1, LLM-Adapters' strict protocol, unless a config sets it; the evaluation
+loader's batch, ``train.eval_batch_size``, only chunks the item list and changes nothing).
 Log-likelihood multiple choice is a different protocol and is never used here.
 """
 from __future__ import annotations
@@ -54,7 +56,7 @@ from harness.suites.base import Selection, Suite, column_mapping, data_size, rep
 from harness.suites.instruct.lm_eval_bridge import generate_with_lm_eval
 from harness.suites.instruct.loaders import load_paper_task
 from harness.suites.instruct.prompts import eval_prompt, train_text
-from harness.suites.instruct.scoring import answer_correct, chance_scores, extracted, per_set_scores
+from harness.suites.instruct.scoring import answer_correct, chance_scores, extracted, per_set_scores, strict_scores
 from harness.suites.instruct.tasks import TASKS, InstructTask
 
 __all__ = ["EvalCollator", "InstructSuite", "TrainCollator", "cutoff_len", "generation_settings"]
@@ -78,7 +80,9 @@ class EvalCollator:
 
 def generation_settings(spec: InstructTask, cfg: dict) -> dict:
     """num_beams / max_new_tokens: the paper's (LLM-Adapters) unless ``generation`` overrides them
-    (a number, or a number per task); recorded with every evaluation."""
+    (a number, or a number per task); ``batch_size``: ``generation.batch_size``, the one key that sets
+    the generation batch (default 1, LLM-Adapters' strict protocol; larger batches are left-padded
+    with an attention mask, equality measured in benchmarks/README.md); recorded with every evaluation."""
     gen = cfg.get("generation") or {}
 
     def pick(key: str, default):
@@ -87,7 +91,8 @@ def generation_settings(spec: InstructTask, cfg: dict) -> dict:
 
     out = {"num_beams": int(pick("num_beams", spec.num_beams)),
            "max_new_tokens": int(pick("max_new_tokens", spec.max_new_tokens)), "do_sample": False}
-    out["paper"] = {"num_beams": spec.num_beams, "max_new_tokens": spec.max_new_tokens}
+    out["batch_size"] = int(gen.get("batch_size", 1))
+    out["paper"] = {"num_beams": spec.num_beams, "max_new_tokens": spec.max_new_tokens, "batch_size": 1}
     return out
 
 
@@ -216,7 +221,8 @@ class InstructSuite(Suite):
         from torch.utils.data import DataLoader
 
         model = self.load_model(spec, cfg, backbone_path)
-        loader = DataLoader(prepared[reported_split(prepared)], batch_size=cfg["train"].get("eval_batch_size", 1), shuffle=False,
+        # the loader hands over lists of items; generation.batch_size is the generation batch
+        loader = DataLoader(prepared[reported_split(prepared)], batch_size=64, shuffle=False,
                             collate_fn=self.collate(spec, cfg, backbone_path, train=False))
         model.to("cuda" if torch.cuda.is_available() else "cpu")
         value, saved = self.evaluate(model, loader, spec, model.device)
@@ -224,7 +230,8 @@ class InstructSuite(Suite):
         scored = prepared[reported_split(prepared)]
         chance = chance_scores(scored["set"], scored["prompt"])
         return {"rule": "untrained backbone, same prompts, generation settings and answer extraction", "value": value,
-                "per_set": per_set_scores(saved), "generation": loader.collate_fn.generation,
+                "per_set": per_set_scores(saved), "extra_metrics": strict_scores(saved),
+                "generation": loader.collate_fn.generation,
                 "no_answer": int(sum(not e for e in saved["extracted"].tolist())),
                 "chance": {"rule": "uniform guess among the item's options (0 for math)",
                            "value": float(np.mean(list(chance.values()))), "per_set": chance}}
@@ -265,7 +272,7 @@ class InstructSuite(Suite):
         if not items:
             raise DataError(f"{spec.name}: no evaluation items")
         outputs, _ = generate_with_lm_eval(model, collator.tokenizer, items, collator.generation,
-                                                    batch_size=loader.batch_size or 1, device=device)
+                                           batch_size=collator.generation["batch_size"], device=device)
         saved = {
             "item_ids": np.array([r["item_id"] for r in items]),
             "sets": np.array([r["set"] for r in items]),
@@ -280,6 +287,10 @@ class InstructSuite(Suite):
         """Mean over sets of the per-set accuracy (0-100), recomputed from outputs and labels."""
         scores = per_set_scores(saved)
         return float(np.mean(list(scores.values())))
+
+    def extra_metrics(self, spec: InstructTask, saved: dict[str, np.ndarray]) -> dict[str, float]:
+        """``math_strict`` when MATH was scored: the strict string match beside its equivalence column."""
+        return strict_scores(saved)
 
 
 def cutoff_len(cfg: dict) -> int:

@@ -31,7 +31,8 @@ PAPER_TASKS: dict[str, InstructTask] = {
                      description="GSM8K (openai/gsm8k, main): train split, scored on test by the final number",
                      max_new_tokens=256, hub_id="openai/gsm8k", hub_config="main"),
         InstructTask(name="math", kind="math", eval_sets=("math",), num_labels=0, metric="accuracy",
-                     description="MATH (Hendrycks et al.): train split, scored on test by the final answer",
+                     description="MATH (Hendrycks et al.): train split, scored on test by the final answer's equivalence "
+                                 "to the label (math_answers); the strict string match is column math_strict",
                      max_new_tokens=256, hub_id="DigitalLearningGmbH/MATH-lighteval", hub_config="default"),
         InstructTask(name="commonsense170k", kind="commonsense", eval_sets=COMMONSENSE_SETS, num_labels=0,
                      metric="accuracy", max_new_tokens=32,

@@ -3,7 +3,8 @@
 ``load_items``: the evaluation items the harness wrote for this run (TaskManager metadata
 ``items_file``: one JSON object per line with prompt, answer, set, item_id), restricted to the
 task's set (``dataset_kwargs.eval_set``). ``process_choice`` and ``process_math``: LLM-Adapters'
-rules, the functions of :mod:`harness.suites.instruct.scoring` the harness also rescores saved
+rules; ``process_math_equivalence`` (MATH): ``acc`` by equivalence and ``acc_strict`` by string match;
+all are the functions of :mod:`harness.suites.instruct.scoring` the harness also rescores saved
 outputs with (the patterns live there only).
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.suites.instruct.scoring import answer_correct, math_correct
+from harness.suites.instruct.scoring import answer_correct, math_correct, math_strict
 
 
 def load_items(items_file: str | None = None, eval_set: str | None = None, **_):
@@ -32,3 +33,8 @@ def process_choice(doc: dict, results: list[str]) -> dict:
 
 def process_math(doc: dict, results: list[str]) -> dict:
     return {"acc": float(math_correct(results[0], doc["answer"]))}
+
+
+def process_math_equivalence(doc: dict, results: list[str]) -> dict:
+    return {"acc": float(answer_correct(doc["set"], results[0], doc["answer"])),
+            "acc_strict": float(math_strict(results[0], doc["answer"]))}
