@@ -58,6 +58,7 @@ def evaluate_job(train_json: Path, out: Path) -> dict:
     write_json(out, record)
     return record
 
+
 def _selected_on_test(job: dict, record: dict) -> dict:
     """A run whose test split was scored after every epoch (FoRA Table 2 "Extended": "reporting the
     best results", §4.2): its column shows the best epoch on test, flagged ``selected_on_test``;

@@ -123,9 +123,10 @@ def test_table_shows_the_best_on_test_flagged_and_the_held_out_selection_beside_
            "backbone": {"name": "tiny"}}
     rows, meta = build_table(cfg, [rec], {})
     row = next(r for r in rows if r["method"] == "fora_3ep")
-    assert row["gsm8k"] == "100.00"
+    assert row["gsm8k"] == "100.00" and row["gsm8k_heldout"] == "50.00"
     assert meta["cell_flags"] == {"fora_3ep": {"gsm8k": ["selected_on_test"]}}
     assert "selected on: test" in meta["selection_by_column"]["gsm8k"]
+
 
 @pytest.mark.slow
 def test_loop_selects_on_validation_and_reports_test_at_that_epoch(tmp_path, monkeypatch):

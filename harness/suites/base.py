@@ -49,12 +49,6 @@ class TaskSpec:
         return self.num_labels == 1
 
 
-def column_mapping(cfg: dict, task: str) -> dict[str, str] | None:
-    """``data.columns.<task>``: ``{the suite's column name: the dataset's}`` for a mirror that names
-    its columns differently (uoft-cs/cifar100: ``{image: img, label: fine_label}``)."""
-    return (cfg["data"].get("columns") or {}).get(task)
-
-
 @dataclass(frozen=True)
 class Selection:
     """How a task's checkpoint is chosen and which split its number is reported on: the protocol
@@ -87,6 +81,12 @@ class Selection:
                              "test is none|once|every_epoch")
         if (self.test == "none") != (self.held_out is None) or (self.test == "none" and self.select_on == "loss"):
             raise ValueError("Selection: a 'test' split (test once/every_epoch) needs held_out, and loss selection a test split")
+
+
+def column_mapping(cfg: dict, task: str) -> dict[str, str] | None:
+    """``data.columns.<task>``: ``{the suite's column name: the dataset's}`` for a mirror that names
+    its columns differently (uoft-cs/cifar100: ``{image: img, label: fine_label}``)."""
+    return (cfg["data"].get("columns") or {}).get(task)
 
 
 def data_size(cfg: dict, key: str, task: str) -> int | None:
