@@ -234,11 +234,12 @@ class Adapted:
 
     def remember_initial(self) -> None:
         """Keep (on the CPU) the starting values of the trained non-head parameters of a method
-        without layers, for :meth:`disable_adapter`."""
+        without layers, for :meth:`disable_adapter`. A weightless (meta) model, as the parameter
+        audit builds, has no values to keep."""
         if self._no_layers():
             head = {id(p) for p in self.head_params}
             self._initial = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters()
-                             if p.requires_grad and id(p) not in head}
+                             if p.requires_grad and id(p) not in head and not p.is_meta}
 
     @contextlib.contextmanager
     def disable_adapter(self):

@@ -239,7 +239,7 @@ def _estimate_parser(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--gpus", type=int, default=8, help="with --analytic: GPUs for the wall-clock column (default 8)")
     sp.add_argument("--mfu", type=float, default=0.40, help="with --analytic: assumed share of peak bf16 FLOP/s")
     sp.add_argument("--bandwidth-util", type=float, default=0.70, help="with --analytic: assumed share of HBM bandwidth")
-    sp.add_argument("--generate-once", action="store_true", help="with --analytic: one generation pass per run, not per epoch")
+    sp.add_argument("--generate-once", action="store_true", help="with --analytic: cost one generation pass per run (default: as the suite selects)")
     sp.set_defaults(fn=cmd_estimate)
 
 

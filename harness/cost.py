@@ -13,7 +13,9 @@ Per job (one method x task x seed, one GPU):
   (instruct) run, per generation pass, a prompt forward and then ``max_new_tokens`` decode steps per
   batch of ``generation.batch_size`` items, each step bounded below by reading all weights once:
   ``weight_bytes / (bandwidth x bandwidth_util)`` (batch-1 beam search is memory-bound).
-  Passes per run: one per epoch (what the instruct suite does today) or one (``generate_once``).
+  Passes per run: what the suite's checkpoint selection does (``Suite.selection``, harness/selection.py):
+  after every epoch where a column needs every epoch (FoRA's "Extended" math), else once (+1 for a
+  last-epoch column); ``generate_once`` asks what one pass would cost.
 
 Dataset sizes and mean tokens per example are in :data:`DATASETS` (sizes cited; token lengths are
 chosen approximations, stated). Everything is a bound-style model: the anchors it was checked
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 from harness.audit import load_architecture
 from harness.config import ConfigError, job_settings, load_table
+from harness.suites import get_suite, get_task
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,14 @@ def _per_task(value, task: str):
     return value[task] if isinstance(value, dict) else value
 
 
+def generation_passes(cfg: dict, task: str, epochs: int) -> int:
+    """Generation passes over a task's test items in one run, as its suite selects checkpoints."""
+    selection = get_suite(cfg["suite"]).selection(get_task(cfg["suite"], task), cfg)
+    if selection.test == "every_epoch":
+        return epochs
+    return 1 + int(selection.test_last)
+
+
 def job_cost(cfg: dict, variant: str, task: str, gpu: GPU, mfu: float, bandwidth_util: float,
              generate_once: bool = False) -> dict:
     """Seconds of one job of ``cfg`` on one ``gpu``: training, evaluation, generation, and the FLOPs."""
@@ -152,7 +163,7 @@ def job_cost(cfg: dict, variant: str, task: str, gpu: GPU, mfu: float, bandwidth
     # bf16 weights a decode step reads: every block and the LM head (the embedding table: one row per token)
     weight_bytes = 2.0 * (s["layers"] * layer_params(s) + s["d"] * s["vocab"])
     if gen:  # every eval item generated: prompt forward + decode steps bounded by weight reads
-        n_pass = 1 if generate_once else js.epochs
+        n_pass = 1 if generate_once else generation_passes(cfg, task, js.epochs)
         batch = _per_task(gen.get("batch_size", 1), task)
         steps = math.ceil(n_eval / batch) * _per_task(gen.get("max_new_tokens", 256), task)
         step_s = max(weight_bytes / (gpu.bandwidth * bandwidth_util),
@@ -221,7 +232,7 @@ def bill(paths: dict, gpu_key: str, n_gpus: int, mfu: float = DEFAULT_MFU,
              "longest_job_hours": max((r["longest_job_hours"] for r in rows), default=0.0)}
     lines = [f"analytic estimate on {gpu.name}: bf16 {gpu.bf16_flops / 1e12:.0f} TFLOP/s x {mfu:.0%} utilisation "
              f"(training, prompts), {gpu.bandwidth / 1e12:.2f} TB/s x {bandwidth_util:.0%} (decode steps); "
-             f"generation {'once per run' if generate_once else 'after every epoch'}; 1 GPU per job",
+             f"generation {'once per run' if generate_once else 'as each suite selects checkpoints'}; 1 GPU per job",
              f"| table | jobs | train GPU-h | eval/generation GPU-h | GPU-h | wall-clock h at {n_gpus} GPU |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows + [total]:

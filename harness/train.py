@@ -472,7 +472,7 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         history.append({"epoch": epoch + 1, **scores, "eval_seconds": time.perf_counter() - t_eval, "last_loss": last_loss,
                         **({"extra_metrics": job.suite.extra_metrics(job.task, reported[1])} if reported else {})})
         print(f"[train] {s.variant}/{s.task}/seed{s.seed} epoch {epoch + 1}: "
-              + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()), file=sys.stderr)
+              + ", ".join(f"{job.task.metric if k == 'metric' else k} {v:.4g}" for k, v in scores.items()), file=sys.stderr)
         if score > best.get("score", best["metric"]):
             best = {"epoch": epoch + 1, "metric": reported[0] if reported else None, "score": score}
             adapted.save(out_dir / "adapter.safetensors", metadata={"method": s.method, "variant": s.variant, "epoch": str(epoch + 1)})

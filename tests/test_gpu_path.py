@@ -13,12 +13,12 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+from helpers import suite_with
 from harness.config import job_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_nan_names_the_first_bad_step_without_a_check_per_step(tiny_job, tmp_pat
 
     def setup(*a, **kw):
         job = real_setup(*a, **kw)
-        job.suite = SimpleNamespace(loss=NaNAt(job.suite.loss, at), evaluate=job.suite.evaluate)
+        job.suite = suite_with(job.suite, loss=NaNAt(job.suite.loss, at))
         return job
 
     monkeypatch.setattr(T, "setup_job", setup)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ import torch
 import yaml
 
 from dag import ROOT, prep_dir, snakemake, tiny_config
+from helpers import suite_with
 from harness.config import ConfigError, job_settings, load_table
 
 
@@ -80,7 +80,7 @@ def test_a_resumed_job_restores_its_best_files_and_profiles_every_epoch(tiny_job
                     raise Killed
                 return evaluate(*ea, **ekw)
 
-            job.suite = SimpleNamespace(loss=job.suite.loss, evaluate=eval_or_die, score=job.suite.score)
+            job.suite = suite_with(job.suite, evaluate=eval_or_die)
             return job
         return setup
 
@@ -182,7 +182,7 @@ def test_an_error_inside_training_is_retried_not_a_failed_cell(tiny_job, tmp_pat
 
     def setup(*a, **kw):
         job = real_setup(*a, **kw)
-        job.suite = SimpleNamespace(loss=oom, evaluate=job.suite.evaluate)
+        job.suite = suite_with(job.suite, loss=oom)
         return job
 
     monkeypatch.setattr(T, "setup_job", setup)
