@@ -17,14 +17,13 @@ factors of one adapted layer: FoRA Table 10). The audit divides our total by the
 count is than the same method with the boolean hyperparameter ``<flag>`` set to true, i.e.
 ``100 (N(flag) - N(row)) / N(flag)`` (FAA's "freezing W_rff saves 32.1%": ``saving_vs:trainable_rff``).
 
-``python -m harness.audit --out tables/params_audit.csv`` writes the audit table atomically.
+``python -m harness audit --out tables/params_audit.csv`` writes the audit table atomically.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import sys
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -320,7 +319,7 @@ def summarize(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.audit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness audit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("tables/params_audit.csv"))
     parser.add_argument("--paper-values", type=Path, default=PAPER_VALUES)
     parser.add_argument("--source", action="append", default=None,
@@ -336,6 +335,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out} ({len(results)} rows; {summarize(results)})")
     return 1 if any(r["match"] == "error" for r in results) else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """The one command line, ``python -m harness <subcommand>``: one subcommand per rule, explicit paths
-in and out. ``analysis``, ``figures``, ``report`` and ``jobserver`` hand the rest of the line to their module's
+in and out. ``analysis``, ``audit``, ``figures``, ``report`` and ``jobserver`` hand the rest of the line to their module's
 own parser (``python -m harness analysis spectra ...``).
 
 Bad input (config, task, method, data, model path) ends in one line ``error: ...`` and exit 2.
@@ -216,12 +216,6 @@ def cmd_preflight(args) -> None:
     print(f"preflight: ok ({args.scale} scale)")
 
 
-def cmd_audit(args) -> None:
-    from harness.audit import audit  # lazy: a subcommand imports only its own stage
-
-    audit(Path(args.out))
-
-
 def _add_preflight(sub) -> None:
     sp = sub.add_parser("preflight", help="are the models and data of these targets' tables reachable (paper scale)")
     sp.add_argument("targets", nargs="*", help="tables/<table>.csv or table names (none: every table)")
@@ -316,15 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="VARIANT=eval.json of every run of the table (a run another table trained, under this table's variant)")
     sp.set_defaults(fn=cmd_table)
     _add_preflight(sub)
-    sp = sub.add_parser("audit", help="parameter counts of every paper table, without weights")
-    sp.add_argument("--out", default="tables/params_audit.csv")
-    sp.set_defaults(fn=cmd_audit)
     return p
 
 
 # subcommands with their own parser: name -> module whose ``main(argv)`` takes the rest of the line
-DELEGATED = {"analysis": "harness.analysis", "figures": "harness.figures", "report": "harness.report",
-             "jobserver": "harness.jobserver"}
+DELEGATED = {"analysis": "harness.analysis", "audit": "harness.audit", "figures": "harness.figures",
+             "report": "harness.report", "jobserver": "harness.jobserver"}
 
 
 def main(argv: list[str] | None = None) -> int:
