@@ -29,7 +29,8 @@ INERT_RULE = ("switching the adapter off (trained head kept) changes no evaluati
 RULES = {"diverged": f"the loss became NaN/inf; or {BLOWUP_RULE}; or {ONE_CLASS_RULE}", "inert": INERT_RULE}
 
 
-def _number(text) -> float | None:
+def cell_number(text) -> float | None:
+    """A table cell as a finite number; None for '', 'failed', 'incomplete', nan."""
     try:
         x = float(text)
     except (TypeError, ValueError):
@@ -60,7 +61,7 @@ def flag_cells(rows: list[dict], evals: list[dict], tasks: Sequence[str],
     for e in evals:
         by_cell[(e["variant"], e["task"])].append(e)
     beats = {t: {r["method"] for r in rows if r["method"] != "baseline" and baseline(t) is not None
-                 and (_number(r.get(t)) or -math.inf) > baseline(t)} for t in tasks}
+                 and (cell_number(r.get(t)) or -math.inf) > baseline(t)} for t in tasks}
     measured = any(e.get("adapter_effect") for e in evals)  # records written before it was: no column
     flags: dict[str, dict[str, list[str]]] = {}
     for row in rows:

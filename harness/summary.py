@@ -17,8 +17,9 @@ empty by construction).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from harness.run_flags import cell_number
 
 REPRODUCED, DIFFERS, NO_PAPER = "reproduced", "differs", "no paper value"
 AGREEMENT_RULE = ("reproduced: |ours - paper| <= 2 x max(our sample std over seeds, the paper's std where it "
@@ -39,14 +40,6 @@ KNOWN_FLAGS = {
 SUSPECT = ("diverged", "inert", "selected_on_test")  # flags that make a best cell's number doubtful
 
 
-def _num(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def row_label(row: dict, axes) -> str:
     given = [f"{a}={row[a]}" for a in axes if row.get(a, "") != ""]
     return f"{row.get('label') or row.get('method')} ({', '.join(given)})" if given else (row.get("label") or row["method"])
@@ -65,14 +58,14 @@ def cell_flags(row: dict, task: str, meta: dict) -> list[str]:
 
 def agreement(row: dict, task: str) -> str | None:
     """The cell's verdict against the paper (:data:`AGREEMENT_RULE`); None when ours has no number."""
-    ours = _num(row.get(task))
+    ours = cell_number(row.get(task))
     if ours is None:
         return None
-    paper = _num(row.get(f"{task}_paper"))
+    paper = cell_number(row.get(f"{task}_paper"))
     if paper is None:
         return NO_PAPER
-    ours_std = _num(row.get(f"{task}_spread")) or 0.0
-    paper_std = _num(row.get(f"{task}_paper_spread")) or 0.0
+    ours_std = cell_number(row.get(f"{task}_spread")) or 0.0
+    paper_std = cell_number(row.get(f"{task}_paper_spread")) or 0.0
     return REPRODUCED if abs(ours - paper) <= 2 * max(ours_std, paper_std) + 1e-9 else DIFFERS
 
 
@@ -96,7 +89,7 @@ def summarize(name: str, rows: list[dict], meta: dict, tasks: list[str]) -> Tabl
     out = TableSummary(name=name, title=meta.get("title", ""), scale=scale,
                        methods=[row_label(r, axes) for r in methods], best={})
     for task in tasks:
-        scored = [(v, r) for r in methods if (v := _num(r.get(task))) is not None]
+        scored = [(v, r) for r in methods if (v := cell_number(r.get(task))) is not None]
         if scored:
             top = max(v for v, _ in scored)
             winners = [r for v, r in scored if v == top]
