@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import textwrap
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
-from harness.core.atomic import atomic_path  # noqa: E402
+from harness.core.atomic import atomic_path, read_json  # noqa: E402
 
 OURS, PARTIAL, INCOMPLETE_COLOUR, FAILED_COLOUR = "#4C72B0", "#C9D3E6", "#DD8452", "red"
 # the y-axis label of a task's metric (harness.evaluate scores every metric on a 0-100 scale)
@@ -49,7 +48,7 @@ def table_metrics(table_csv: Path) -> dict[str, str]:
     meta = Path(table_csv).with_suffix(".meta.json")
     if not meta.is_file():
         return {}
-    return {t: (v or {}).get("metric") for t, v in (json.loads(meta.read_text()).get("tasks") or {}).items()}
+    return {t: (v or {}).get("metric") for t, v in (read_json(meta).get("tasks") or {}).items()}
 
 
 def _finish(fig: plt.Figure, title: str, handles: dict) -> None:
@@ -270,7 +269,7 @@ def plot_tradeoff(table_csv: Path, out_png: Path, out_pdf: Path, efficiency_csv:
     """:func:`draw_tradeoff` of a table CSV (tasks and axes from its ``.meta.json``), saved as PNG and PDF."""
     table_csv = Path(table_csv)
     meta_path = table_csv.with_suffix(".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_json(meta_path) if meta_path.is_file() else {}
     rows = _read(table_csv)
     tasks = list(meta.get("tasks") or [c[: -len("_seeds")] for c in (rows[0] if rows else {}) if c.endswith("_seeds")])
     efficiency = _read(efficiency_csv) if efficiency_csv and Path(efficiency_csv).is_file() else []

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from harness.core.atomic import atomic_path
+from harness.core.atomic import atomic_path, read_json
 from harness.figures import draw_tradeoff, table_metrics
 from harness.summary import AGREEMENT_RULE, DIFFERS, KNOWN_FLAGS, NO_PAPER, REPRODUCED, cell_flags, agreement, summarize
 
@@ -176,7 +176,7 @@ def table_section(csv_path: Path, figures: Path, root: Path, shown: set | None =
     """The HTML of one table (and the figures it used)."""
     name = csv_path.stem
     meta_path = csv_path.with_suffix(".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_json(meta_path) if meta_path.is_file() else {}
     rows = _read_csv(csv_path)
     is_paper_table = _is_paper_table(rows)
     scale = meta.get("scale") or (rows[0].get("scale") if rows else "") or "unknown"
@@ -244,7 +244,7 @@ def summary_section(csvs: list[Path]) -> str:
         if not _is_paper_table(rows):
             continue
         meta_path = p.with_suffix(".meta.json")
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta = read_json(meta_path) if meta_path.is_file() else {}
         s = summarize(p.stem, rows, meta, _tasks_of(rows, meta))
         labels = list(dict.fromkeys(r.get("label") or r["method"] for r in rows if r["method"] != "baseline"))
         methods = f"{len(s.methods)} rows: " + _list_cell(labels, 8)

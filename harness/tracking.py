@@ -24,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 
+from harness.core.atomic import read_json
+
 MODES = ("off", "mlflow")
 ENV = "FPB_TRACKING"
 LOCAL_STORE = "mlruns"
@@ -80,7 +82,7 @@ def log_job(out_dir: Path, scale: str, uri: str) -> str:
     if uri.startswith("file:"):  # the folder store, refused by MLflow 3 without this opt-in
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     out_dir = Path(out_dir)
-    records = {name: json.loads((out_dir / name).read_text()) for name in ("train.json", "profile.json")
+    records = {name: read_json(out_dir / name) for name in ("train.json", "profile.json")
                if (out_dir / name).is_file()}
     train = records["train.json"]
     client = MlflowClient(tracking_uri=uri)
