@@ -5,6 +5,8 @@ dropout, weights from a fixed seed (drawn inside ``fork_rng``: the global RNG is
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -208,8 +210,6 @@ def check_save_load(
 def suite_with(suite, **overrides):
     """The job's real suite with some methods replaced (a fault injected into loss or evaluate):
     everything else (scores, extra metrics, selection) stays the suite's own."""
-    import copy
-
     patched = copy.copy(suite)
     for name, fn in overrides.items():
         setattr(patched, name, fn)
