@@ -11,7 +11,9 @@ would, and the client exits with the child's exit code.
 
 * Same job, same numbers: the child runs the same code with the job's own environment and
   arguments. Nothing of one job is left in the server for the next (each job is a fresh fork of a
-  process that only imported modules).
+  process that only imported modules). The peak-memory column too: a forked job first faults its
+  server's resident code pages back in, and every job's meter starts after its imports
+  (:mod:`harness.core.memory`; measured in benchmarks/README.md).
 * A dying client takes its job with it. Snakemake stopping, ``kill -9`` of the process group, or a
   SLURM time limit closes the client's socket, and the child kills itself at once
   (a watchdog thread), as a job started directly would have died.
@@ -46,8 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_ENV_PREFIXES = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TOKENIZERS", "TORCH", "PYTORCH", "CUDA", "CUBLAS",
                        "OMP_", "MKL_", "OPENBLAS", "PYTHON", "DATASETS", "SCIPY", "SKLEARN", "KMP_", "LD_")
-PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites", "datasets",
-           "sklearn.metrics", "scipy.stats", "transformers", "safetensors.torch")  # and every suite (serve)
+PRELOAD = ("harness.cli", "harness.train", "harness.evaluate", "harness.prepare", "harness.suites")  # and every
+# suite (serve), and the libraries and model code of their jobs (_warm_up)
 START_TIMEOUT = 300.0  # seconds for a new server to import everything (a loaded machine is slow)
 INTERRUPTED = 130  # the exit status of a shell job stopped by SIGINT
 _MSG = struct.Struct("!I")
@@ -200,10 +202,15 @@ def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
     return data
 
 
-def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """In the forked child: become the job, run it, report its exit code, exit."""
+def _child(conn: socket.socket, request: dict, fds: list[int], resident: list[tuple[int, int]]) -> None:
+    """In the forked child: become the job, run it, report its exit code, exit. ``resident``: the
+    server's resident code pages, faulted in again so that the job's memory meter starts from what a
+    job started directly has (:mod:`harness.core.memory`)."""
+    from harness.core.memory import fault_in  # lazy: the client half of this module imports nothing heavy
+
     code = 1
     try:
+        fault_in(resident)
         conn.sendall(_STARTED)
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
@@ -252,29 +259,22 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
 
 
 def _warm_up() -> None:
-    """Import what every job's model loading imports: transformers' lazy module table and the
-    model code of the suites' backbones (built on the meta device: no weights, no compute)."""
-    import torch
-    import transformers
+    """Import what every suite's jobs import (:func:`harness.models.import_model_code`)."""
+    from harness.models import import_model_code  # lazy: the client half of this module imports nothing heavy
+    from harness.suites import SUITES, get_suite  # lazy: as above
 
-    from harness.suites import SUITES, get_suite  # lazy: the client half of this module imports nothing heavy
-
-    tiny = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=16)
     for suite in map(get_suite, SUITES):
-        auto = suite.model_class
-        for model_type in suite.model_types:
-            try:
-                config = transformers.AutoConfig.for_model(model_type, **tiny)
-                with torch.device("meta"):
-                    getattr(transformers, auto).from_config(config)
-            except Exception as e:  # noqa: BLE001 - only a warm-up: the job imports what it needs
-                print(f"[jobserver] warm-up {auto} {model_type}: {e}", file=sys.stderr)
+        try:
+            import_model_code(suite.model_class, suite.model_types)
+        except Exception as e:  # noqa: BLE001 - only a warm-up: the job imports what it needs
+            print(f"[jobserver] warm-up {suite.model_class} {suite.model_types}: {e}", file=sys.stderr)
 
 
 def serve(path: Path, idle: float) -> None:
     import importlib
 
-    from harness.suites import SUITES  # lazy: the client half of this module imports nothing heavy
+    from harness.core.memory import resident_file_pages  # lazy: the client half of this module imports nothing heavy
+    from harness.suites import SUITES  # lazy: as above
 
     for name in PRELOAD + tuple(target.partition(":")[0] for target in SUITES.values()):
         try:
@@ -282,6 +282,7 @@ def serve(path: Path, idle: float) -> None:
         except Exception as e:  # noqa: BLE001 - a module that fails here fails in the job, with its message
             print(f"[jobserver] preload {name}: {e}", file=sys.stderr)
     _warm_up()
+    resident = resident_file_pages()  # nothing maps or unmaps files here after this
     path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
@@ -329,7 +330,7 @@ def serve(path: Path, idle: float) -> None:
             pid = os.fork()
             if pid == 0:
                 server.close()
-                _child(conn, request, fds)
+                _child(conn, request, fds, resident)
             for fd in fds:
                 os.close(fd)
             conn.close()

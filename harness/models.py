@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import logging
 import re
@@ -157,6 +158,29 @@ def quiet_transformers():
         tlog.set_verbosity(level)
         if bars:
             tlog.enable_progress_bar()
+
+
+# the libraries a job imports besides transformers' model code: data (datasets), weights (safetensors),
+# methods (peft), scores (scipy, scikit-learn)
+JOB_LIBRARIES = ("datasets", "peft", "safetensors.torch", "scipy.stats", "sklearn.metrics", "transformers")
+
+
+def import_model_code(auto_class: str, model_types: tuple[str, ...]) -> None:
+    """Import what loading and training a model of these types imports, without loading one: the
+    libraries above and transformers' lazy model modules (each model built from a one-layer config
+    on the meta device: no weights, no compute). The job server does this once for every suite; a
+    job started directly does it for its suite before its memory meter starts, so that in both the
+    meter counts the model, the data and the training, not code (issue 19 §6)."""
+    import torch
+    import transformers
+
+    for name in JOB_LIBRARIES:
+        importlib.import_module(name)
+    tiny = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=16)
+    for model_type in model_types:
+        config = transformers.AutoConfig.for_model(model_type, **tiny)
+        with torch.device("meta"), quiet_transformers():
+            getattr(transformers, auto_class).from_config(config)
 
 
 def load_tokenizer(name_or_path: str, local_path: str | None = None):

@@ -1,7 +1,8 @@
 """Efficiency tables from the profiles every training job writes (wall-clock, step time, memory).
 
-Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and the process's peak RSS on CPU;
-the column ``peak_memory_kind`` says which, so CPU and GPU rows are never compared by accident.
+Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on the CPU, the peak resident set
+the job added after its imports (:mod:`harness.core.memory`: the same with and without the job
+server); the column ``peak_memory_kind`` says which, so CPU and GPU rows are never compared by accident.
 ``precision`` says whether the job ran under bf16 autocast or in fp32 (docs/gpu.md). Step times
 are ``perf_counter`` per step on the CPU and CUDA-event times (the GPU's time per step, read once
 per logging window) on a GPU; a resumed job's profile counts the steps of every epoch.

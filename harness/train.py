@@ -49,11 +49,12 @@ from harness.core.atomic import atomic_path, write_json  # noqa: E402
 from harness.config import ConfigError, JobSettings, backbone_path  # noqa: E402
 from harness.core.errors import DataError  # noqa: E402
 from harness.evaluate import evaluate_job  # noqa: E402
-from harness.models import ModelError, model_record  # noqa: E402
+from harness.models import ModelError, import_model_code, model_record  # noqa: E402
 from harness.tracking import track_job  # noqa: E402
 from harness.prepare import load_prepared  # noqa: E402
 from harness.suites import get_suite  # noqa: E402
 from harness.core.errors import first_line  # noqa: E402
+from harness.core.memory import PeakMemory  # noqa: E402
 from harness.devices import configure_backend, job_device, resolve_precision  # noqa: E402
 from harness.health import LossWindows, adapter_effect, blowup, loss_window  # noqa: E402
 from harness.run_flags import BLOWUP_RULE  # noqa: E402
@@ -126,12 +127,6 @@ def _signature(s: JobSettings, data_meta: dict, model: dict, **run) -> str:
     settings = {k: v for k, v in asdict(s).items() if k != "log_every"}
     blob = json.dumps({"settings": settings, "data": data_meta, "model": model, **run}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _process_age() -> float | None:
@@ -250,6 +245,7 @@ class Job:
     selection: Selection = field(default_factory=Selection)  # the suite's protocol (harness.selection)
     test_loader: DataLoader | None = None  # the reported split when it is not 'validation'
     loss_loader: DataLoader | None = None  # 'validation' as training batches, when the loss selects
+    memory: PeakMemory | None = None  # started before the model and data load
     guard: LossGuard = field(init=False)
     windows: LossWindows = field(init=False)  # the first and last training losses (harness.health)
 
@@ -337,6 +333,8 @@ def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto"
     dev = job_device(device)
     configure_backend(s, dev)
     suite = get_suite(cfg["suite"])
+    import_model_code(suite.model_class, suite.model_types)  # already done in a job forked by harness.jobserver
+    memory = PeakMemory(dev)
     task = suite.task(s.task)
     path = backbone_path(cfg)
     seed_everything(s.seed)
@@ -365,7 +363,7 @@ def setup_job(s: JobSettings, cfg: dict, *, data_dir: Path, device: str = "auto"
                lambda generator: suite.collate(task, cfg, path, train=True, generator=generator),
                optimizers, schedulers, trainable, dev, steps_per_epoch, resolve_precision(s, dev), selection,
                loader("test") if selection.test != "none" else None,
-               loader("validation", train=True) if selection.select_on == "loss" else None)
+               loader("validation", train=True) if selection.select_on == "loss" else None, memory)
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -557,8 +555,8 @@ def _train(s: JobSettings, cfg: dict, *, out_dir: Path, checkpoint: Path, **job_
         "step_seconds_median": float(np.median(step_times)) if n_timed else None,
         "samples_per_second": (s.batch_size * n_timed / sum(step_times)) if n_timed else None,
         "eval_seconds_per_epoch": float(np.mean([h["eval_seconds"] for h in history])) if history else None,
-        "peak_memory_mb": _peak_memory_mb(dev),
-        "peak_memory_kind": "cuda_max_memory_allocated" if dev.type == "cuda" else "cpu_peak_rss",
+        "peak_memory_mb": job.memory.peak_mb(),
+        "peak_memory_kind": job.memory.kind,
         "trainable_params": adapted.num_trainable(),
         "batch_size": s.batch_size,
         "steps_per_epoch": steps_per_epoch,

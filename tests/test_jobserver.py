@@ -61,6 +61,11 @@ def test_a_job_through_the_warm_server_is_the_job_run_directly(prepared):
     assert a["history"] == b["history"] or [h["metric"] for h in a["history"]] == [h["metric"] for h in b["history"]]
     assert [h["last_loss"] for h in a["history"]] == [h["last_loss"] for h in b["history"]]  # bitwise
     assert "epoch 1: pearson" in warm.stderr  # the job's stderr reaches the client's
+    # the peak-memory column does not depend on the server (issue 19 §6): 612 vs 554 MB (ru_maxrss),
+    # 384 vs 163 MB (over the start, imports counted in the direct job only) before; ~121 vs ~121 now
+    mem = [json.loads((tmp / d / "profile.json").read_text()) for d in ("direct", "warm")]
+    assert [m["peak_memory_kind"] for m in mem] == ["cpu_peak_rss_over_start"] * 2
+    assert abs(mem[0]["peak_memory_mb"] - mem[1]["peak_memory_mb"]) <= 0.05 * mem[0]["peak_memory_mb"], mem
     t0 = time.monotonic()
     bad = run(sock, "validate", "--config", str(tmp / "missing.yaml"), cwd=tmp)  # warm: no imports
     assert bad.returncode == 2 and bad.stderr.strip() == f"error: config file {tmp / 'missing.yaml'} does not exist"
