@@ -210,24 +210,48 @@ def _raw_images():
     return DatasetDict({"train": ds, "validation": ds})
 
 
-def test_preprocess_resizes_crops_and_stores_uint8(suite, tiny_dino):
+def test_preprocess_stores_training_images_whole_and_evaluation_images_centre_cropped(suite, tiny_dino):
+    """FourierFT crops the full training image per epoch and centre-crops the evaluation images."""
+    from datasets import Image as HFImage
+    from PIL import Image
+
     spec = suite.task("digits")  # a mini task: columns image/label
-    dd, meta = suite.preprocess(spec, _raw_images(), _cfg(14), tiny_dino)
-    assert dd["train"].features["pixel_values"].dtype == "uint8"
-    assert dd["train"].features["pixel_values"].shape == (3, 14, 14)
-    assert set(dd["train"].column_names) == {"pixel_values", "labels"}
-    x = np.asarray(dd["train"][0]["pixel_values"])
-    assert x.shape == (3, 14, 14)
-    # shorter side 20 -> 14, so 40 -> 28; centre crop keeps rows 7..20 of 28: the colour edge at row 14
-    # of the resized image sits at row 7 of the crop
-    assert (x[:, :6] <= 2).all() and (x[:, 8:] >= 253).all()
-    assert (np.asarray(dd["train"][1]["pixel_values"]) == 77).all()
+    raw = _raw_images()
+    dd, meta = suite.preprocess(spec, raw, _cfg(14), tiny_dino)
+    # training split: the source's encoded bytes, unchanged (nothing re-compressed), at full size
+    assert set(dd["train"].column_names) == {"image", "labels"}
+    shipped = raw["train"].cast_column("image", HFImage(decode=False))
+    stored = dd["train"].cast_column("image", HFImage(decode=False))
+    assert [r["image"]["bytes"] for r in stored] == [r["image"]["bytes"] for r in shipped]
+    first = dd["train"][0]["image"]
+    assert isinstance(first, Image.Image) and first.size == (20, 40)
     assert np.asarray(dd["train"]["labels"]).tolist() == [3, 5]
+    # evaluation split: shorter side 20 -> 14, so 40 -> 28; the centre crop keeps rows 7..20 of 28,
+    # so the colour edge at row 14 of the resized image sits at row 7 of the crop
+    assert dd["validation"].features["pixel_values"].dtype == "uint8"
+    assert dd["validation"].features["pixel_values"].shape == (3, 14, 14)
+    x = np.asarray(dd["validation"][0]["pixel_values"])
+    assert (x[:, :6] <= 2).all() and (x[:, 8:] >= 253).all()
+    assert (np.asarray(dd["validation"][1]["pixel_values"]) == 77).all()
     assert meta["image_size"] == 14 and meta["image_mean"] == MEAN and meta["image_std"] == STD
+    assert "full decoded image" in meta["train_augmentation"]
 
 
-def test_prepare_runs_preprocessing_once(suite, tiny_dino, tmp_path, monkeypatch):
-    """prepare() decodes and resizes; what a training job reads is uint8 pixels, never images."""
+def test_preprocess_stores_array_images_as_lossless_png(suite, tiny_dino):
+    from datasets import DatasetDict
+
+    from harness.suites.vision.mini import image_dataset
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 9, 7, 3), dtype=np.uint8)  # the mini tasks' Array3D images
+    ds = image_dataset(images, np.array([0, 1, 2]), ["a", "b", "c"])
+    dd, _ = suite.preprocess(suite.task("digits"), DatasetDict({"train": ds, "validation": ds}), _cfg(14), tiny_dino)
+    for k in range(3):
+        assert np.array_equal(np.asarray(dd["train"][k]["image"]), images[k])
+
+
+def test_prepare_centre_crops_only_the_evaluation_splits(suite, tiny_dino, tmp_path, monkeypatch):
+    """prepare() resizes the evaluation images once; training images are decoded per batch."""
     from harness.prepare import load_prepared, prepare
     from harness.suites.vision import suite as vision
 
@@ -237,20 +261,41 @@ def test_prepare_runs_preprocessing_once(suite, tiny_dino, tmp_path, monkeypatch
     cfg = _cfg(14, max_train=40, max_eval=20)
     meta = prepare(cfg, "digits", tmp_path / "digits", tiny_dino, seed=0)
     # 10 % of the 40 training images held out for selection (seeded, hashed); the 20 evaluation ones are 'test'
-    assert len(calls) == 60 and meta["n_train"] == 36 and meta["n_eval"] == 4 and meta["n_test"] == 20
+    assert len(calls) == 24 and meta["n_train"] == 36 and meta["n_eval"] == 4 and meta["n_test"] == 20
     carve = meta["selection"]["held_out_carve"]
     assert carve["size"] == 4 and carve["of"] == 40 and carve["seed"] == 2 and len(carve["positions_sha256"]) == 64
     assert meta["selection"]["select_on"] == "metric" and meta["selection"]["test"] == "once"
     assert meta["image_mean"] == MEAN and meta["baseline"] is not None
     dd, meta2 = load_prepared(tmp_path / "digits")
-    assert dd["train"].features["pixel_values"].dtype == "uint8" and "image" not in dd["train"].column_names
-    calls.clear()
+    assert "image" in dd["train"].column_names and "pixel_values" in dd["test"].column_names
     batch = suite.collate(suite.task("digits"), cfg, tiny_dino, train=True,
                           generator=torch.Generator().manual_seed(0))([dd["train"][i] for i in range(8)])
-    assert not calls and batch["pixel_values"].shape == (8, 3, 14, 14) and batch["labels"].dtype == torch.int64
+    assert batch["pixel_values"].shape == (8, 3, 14, 14) and batch["labels"].dtype == torch.int64
+
+
+def test_the_vision_prep_folder_names_how_it_stores_images(suite):
+    """A folder prepared before the training images were stored whole is never read as one."""
+    import hashlib
+    import json
+
+    from harness.suites.base import Suite
+
+    cfg = _cfg(14)
+    before = json.dumps(Suite.prep_identity(suite, cfg, "digits"), sort_keys=True, default=str)
+    old_id = f"{suite.prep_name(cfg, 'digits')}-{hashlib.sha256(before.encode()).hexdigest()[:8]}"
+    assert suite.prep_identity(cfg, "digits")["storage"] == "train: full images; eval: centre crop"
+    assert suite.prep_id(cfg, "digits") != old_id
 
 
 # ----------------------------------------------------------------------------- collate
+def _train_items(n: int = 6, shape=(20, 30)) -> list[dict]:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [{"image": Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)), "labels": np.int64(i % 3)}
+            for i in range(n)]
+
+
 def _items(n: int = 6, size: int = 14) -> list[dict]:
     rng = np.random.default_rng(0)
     return [{"pixel_values": rng.integers(0, 256, (3, size, size), dtype=np.uint8), "labels": np.int64(i % 3)}
@@ -258,7 +303,7 @@ def _items(n: int = 6, size: int = 14) -> list[dict]:
 
 
 def test_train_collate_is_a_function_of_the_generator(suite, tiny_dino):
-    spec, cfg, items = suite.task("digits"), _cfg(14), _items()
+    spec, cfg, items = suite.task("digits"), _cfg(14), _train_items()
 
     def batch(seed):
         return suite.collate(spec, cfg, tiny_dino, train=True, generator=torch.Generator().manual_seed(seed))(items)
@@ -270,9 +315,20 @@ def test_train_collate_is_a_function_of_the_generator(suite, tiny_dino):
     torch.manual_seed(123)  # the global RNG plays no part
     d = batch(0)
     assert torch.equal(a["pixel_values"], d["pixel_values"])
-    # augmentation changes the pixels (a crop of less than everything, or a flip)
-    plain = suite.collate(spec, cfg, tiny_dino, train=False)(items)["pixel_values"]
-    assert not torch.equal(a["pixel_values"], plain)
+
+
+def test_training_crops_see_the_whole_image_not_its_centre_crop(suite, tiny_dino):
+    """A 40 x 120 image, white only in its 20 leftmost and 20 rightmost columns: its centre crop (the
+    middle 40 columns) is all black, so white in a training batch can only come from the full image."""
+    from PIL import Image
+
+    a = np.zeros((40, 120, 3), np.uint8)
+    a[:, :20] = a[:, -20:] = 255
+    items = [{"image": Image.fromarray(a), "labels": 0}] * 8
+    collate = suite.collate(suite.task("digits"), _cfg(14), tiny_dino, train=True, generator=torch.Generator().manual_seed(0))
+    white = (1.0 - MEAN[0]) / STD[0]
+    batches = [collate(items)["pixel_values"][:, 0] for _ in range(5)]
+    assert any((b > white - 0.1).any() for b in batches)
 
 
 def test_eval_collate_only_normalises_with_the_processor_stats(suite, tiny_dino):
@@ -286,7 +342,9 @@ def test_eval_collate_only_normalises_with_the_processor_stats(suite, tiny_dino)
 
 
 def test_augmentation_keeps_a_constant_image_constant(suite, tiny_dino):
-    items = [{"pixel_values": np.full((3, 14, 14), 200, np.uint8), "labels": 0}] * 4
+    from PIL import Image
+
+    items = [{"image": Image.new("RGB", (30, 20), (200, 200, 200)), "labels": 0}] * 4
     out = suite.collate(suite.task("digits"), _cfg(14), tiny_dino, train=True,
                         generator=torch.Generator().manual_seed(5))(items)["pixel_values"]
     for k in range(3):

@@ -1,5 +1,6 @@
-"""Images: decode, resize and centre-crop once (prep), augment per batch (train), and what the
-backbone's processor and config say (mean/std, native image size)."""
+"""Images: the training images stored whole (prep) and cropped per batch from the full image
+(train), the evaluation images resized and centre-cropped once (prep), and what the backbone's
+processor and config say (mean/std, native image size)."""
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ import numpy as np
 from harness.core.errors import DataError, first_line
 from harness.models import resolve_pretrained
 
-__all__ = ["CROP_RATIO", "CROP_SCALE", "augment", "check_image_size", "crop_params", "processor_stats",
-           "resize_center_crop", "resolved", "stack_uint8"]
+__all__ = ["CROP_RATIO", "CROP_SCALE", "check_image_size", "crop_params", "encode_image", "processor_stats",
+           "random_resized_crop", "resize_center_crop", "resolved", "stack_uint8"]
 
 CROP_SCALE = (0.08, 1.0)  # torchvision RandomResizedCrop defaults
 CROP_RATIO = (3 / 4, 4 / 3)
@@ -89,22 +90,38 @@ def crop_params(height: int, width: int, generator) -> tuple[int, int, int, int]
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def augment(images, generator):
-    """Random resized crop back to the same size + horizontal flip (p = 0.5), per image, on a
-    uint8 (B, 3, S, S) tensor; returns float32 in 0..255. Bilinear, antialiased where it shrinks."""
-    import torch
-    import torch.nn.functional as F
+def encode_image(x: Any) -> dict:
+    """{'bytes', 'path': None} of one image as prep stores it for training: the source's encoded
+    bytes as they are (JPEG stays JPEG: nothing re-compressed), an array or a decoded image as
+    lossless PNG. Decoded once here, so a damaged file fails in prep, not in a training job."""
+    import io
 
-    size = images.shape[-2:]
-    out = []
-    for img in images:
-        i, j, h, w = crop_params(int(size[0]), int(size[1]), generator)
-        crop = img[:, i : i + h, j : j + w].unsqueeze(0).float()
-        crop = F.interpolate(crop, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)[0]
-        if torch.rand(1, generator=generator).item() < 0.5:
-            crop = crop.flip(-1)
-        out.append(crop)
-    return torch.stack(out).clamp_(0, 255)
+    if isinstance(x, dict) and not x.get("bytes") and x.get("path"):
+        with open(x["path"], "rb") as f:
+            x = {"bytes": f.read(), "path": None}
+    rgb = _to_rgb(x)
+    if isinstance(x, dict):
+        return {"bytes": x["bytes"], "path": None}
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+def random_resized_crop(image: Any, size: int, generator) -> np.ndarray:
+    """uint8 (3, size, size): torchvision's ``RandomResizedCrop(size)`` + ``RandomHorizontalFlip()``
+    on the full decoded image, as FourierFT's ``train_transforms`` (experiments/ViT/exec.py): crop
+    parameters on the image's own size (:func:`crop_params`), PIL crop then bilinear resize (which
+    antialiases when shrinking, as torchvision's PIL path), then a flip with p = 0.5; every draw from
+    ``generator``, in torchvision's order."""
+    import torch
+    from PIL import Image
+
+    img = _to_rgb(image)
+    i, j, h, w = crop_params(img.height, img.width, generator)
+    img = img.crop((j, i, j + w, i + h)).resize((size, size), Image.BILINEAR)
+    if torch.rand(1, generator=generator).item() < 0.5:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
 
 
 def stack_uint8(values: list) -> np.ndarray:

@@ -16,14 +16,18 @@ metric_for_best_model="accuracy")`` with ``eval_dataset=val_ds``, then ``trainer
 * ``train`` = the rest.
 The recipe and the carve (size, seed, positions hash) are in ``meta.json``.
 
-Preprocessing runs once, in ``prep``: every image is decoded (PIL), converted to RGB, its shorter
-side resized to ``data.image_size`` (bilinear, antialiased) and centre-cropped to a square, as
-torchvision's ``Resize`` + ``CenterCrop``; stored as uint8 ``pixel_values`` (3, S, S) next to int64
-``labels``. Batches: training images get a random resized crop (scale 0.08-1, ratio 3/4-4/3, as
-torchvision's ``RandomResizedCrop``, taken from the stored S x S image and resized back to S) and a
-horizontal flip with p = 0.5, all drawn from the per-epoch ``generator``; evaluation images are used
-as stored. Both are scaled to [0, 1] and normalised with the backbone processor's mean/std. The
-model is ``AutoModelForImageClassification`` with a new ``classifier``; the score is accuracy.
+Preprocessing runs once, in ``prep``, and stores each split as FourierFT's transforms read it
+(``experiments/ViT/exec.py``): the training images whole, as ``image`` (the source's encoded bytes
+unchanged, arrays as lossless PNG; each decoded once to check it), because ``RandomResizedCrop`` and
+the flip are drawn per epoch on the full decoded image (:func:`random_resized_crop`: scale 0.08-1,
+ratio 3/4-4/3 on the image's own size, PIL crop + bilinear resize to ``data.image_size``, flip
+p = 0.5, every draw from the per-epoch ``generator``); the validation and test images as ``Resize`` +
+``CenterCrop`` give them, decoded once, shorter side resized to ``data.image_size`` (bilinear,
+antialiased), centre-cropped and stored as uint8 ``pixel_values`` (3, S, S). Every split has int64
+``labels``. Disk: the training split is the source's own training images (its download size), each
+evaluation image S x S x 3 bytes. Both kinds of batch are scaled to [0, 1] and normalised with the
+backbone processor's mean/std. The model is ``AutoModelForImageClassification`` with a new
+``classifier``; the score is accuracy.
 """
 from __future__ import annotations
 
@@ -36,9 +40,10 @@ from harness.models import quiet_transformers
 from harness.suites.base import Selection, Suite, column_mapping, data_size
 from harness.suites.vision.images import (
     CROP_SCALE,
-    augment,
     check_image_size,
+    encode_image,
     processor_stats,
+    random_resized_crop,
     resize_center_crop,
     resolved,
     stack_uint8,
@@ -63,6 +68,11 @@ class VisionSuite(Suite):
     def prep_name(self, cfg: dict, task: str) -> str:
         sizes = [data_size(cfg, k, task) or "all" for k in ("max_train", "max_eval")]
         return f"{cfg['backbone']['name']}-S{cfg['data']['image_size']}-{sizes[0]}-{sizes[1]}"
+
+    def prep_identity(self, cfg: dict, task: str) -> dict:
+        """As every suite's, and how the splits are stored (the training images whole since issue
+        18 §5): a folder prepared the earlier way is never read as this one."""
+        return super().prep_identity(cfg, task) | {"storage": "train: full images; eval: centre crop"}
 
     def load_raw(self, spec: ImageTask, cfg: dict, seed: int):
         """Mini tasks: built from their package's files (``seed`` picks their split). The others:
@@ -98,32 +108,46 @@ class VisionSuite(Suite):
         size = int(cfg["data"]["image_size"])
         check_image_size(backbone_path, size)
         stats = processor_stats(backbone_path)
-        features = Features({"pixel_values": Array3D((3, size, size), "uint8"), "labels": Value("int64")})
         image_key = spec.image_key if spec.build is None else "image"
         label_key = spec.label_key if spec.build is None else "label"
+        labels = Value("int64")
+        stored = {"train": Features({"image": Image(), "labels": labels}),
+                  "eval": Features({"pixel_values": Array3D((3, size, size), "uint8"), "labels": labels})}
 
-        def encode(batch: dict) -> dict:
+        def keep_whole(batch: dict) -> dict:
+            return {"image": [encode_image(x) for x in batch[image_key]],
+                    "labels": np.asarray(batch[label_key], dtype=np.int64)}
+
+        def centre_crop(batch: dict) -> dict:
             return {"pixel_values": np.stack([resize_center_crop(x, size) for x in batch[image_key]]),
                     "labels": np.asarray(batch[label_key], dtype=np.int64)}
 
         out = {}
         for split, ds in raw.items():
-            if not isinstance(ds.features[image_key], Image):
+            train = split == "train"
+            if isinstance(ds.features[image_key], Image):
+                ds = ds.cast_column(image_key, Image(decode=not train))  # training images: the bytes as shipped
+            else:
                 ds = ds.with_format("numpy", columns=[image_key, label_key])  # arrays, not nested lists
-            out[split] = ds.map(encode, batched=True, batch_size=256, remove_columns=ds.column_names, features=features,
-                                writer_batch_size=256, desc=f"{spec.name} {split}: decode + resize to {size}")
-        # numpy format (kept by save_to_disk): training jobs read arrays, not nested Python lists
-        return DatasetDict({k: v.with_format("numpy") for k, v in out.items()}), {
+            out[split] = ds.map(keep_whole if train else centre_crop, batched=True, batch_size=256,
+                                remove_columns=ds.column_names, features=stored["train" if train else "eval"],
+                                writer_batch_size=256,
+                                desc=f"{spec.name} {split}: " + ("check + store whole" if train else f"decode + resize to {size}"))
+        # evaluation splits in numpy format (kept by save_to_disk): jobs read arrays, not nested lists;
+        # the training split decodes to PIL images (random_resized_crop)
+        return DatasetDict({k: v if k == "train" else v.with_format("numpy") for k, v in out.items()}), {
             "image_size": size,
             "image_mean": stats["mean"],
             "image_std": stats["std"],
             "processor": stats["processor"],
-            "stored": f"pixel_values uint8 (3, {size}, {size}), labels int64",
-            "resize": (f"decoded with PIL, RGB, shorter side resized to {size} (bilinear, antialiased), centre crop "
-                       f"{size}x{size} (torchvision Resize + CenterCrop rounding)"),
-            "train_augmentation": ("per epoch, from the loop's generator: random resized crop of the stored image, scale "
-                                   f"{CROP_SCALE}, ratio (3/4, 4/3), resized back to {size} (bilinear, antialias), "
-                                   "horizontal flip p=0.5; then /255 and the processor's mean/std"),
+            "stored": (f"train: image (the source's encoded bytes unchanged; arrays as PNG), labels int64; "
+                       f"evaluation splits: pixel_values uint8 (3, {size}, {size}), labels int64"),
+            "resize": (f"evaluation splits: decoded with PIL, RGB, shorter side resized to {size} (bilinear, antialiased), "
+                       f"centre crop {size}x{size} (torchvision Resize + CenterCrop rounding)"),
+            "train_augmentation": ("per epoch, from the loop's generator: torchvision RandomResizedCrop on the full decoded "
+                                   f"image (scale {CROP_SCALE}, ratio (3/4, 4/3), PIL crop + bilinear resize to {size}), "
+                                   "RandomHorizontalFlip p=0.5; then /255 and the processor's mean/std "
+                                   "(FourierFT experiments/ViT/exec.py train_transforms)"),
             "eval_transform": "the stored centre crop, /255, the processor's mean/std",
         }
 
@@ -150,19 +174,23 @@ class VisionSuite(Suite):
         return model.float()
 
     def collate(self, spec: ImageTask, cfg: dict, backbone_path: str, *, train: bool, generator=None):
-        """Batches {'pixel_values': float32 (B, 3, S, S), 'labels': int64 (B,)}. Training batches are
-        augmented with draws from ``generator`` only (None: torch's global generator)."""
+        """Batches {'pixel_values': float32 (B, 3, S, S), 'labels': int64 (B,)}. Training batches (items
+        with the whole ``image``) are cropped with draws from ``generator`` only (None: torch's global
+        generator); evaluation batches (``pixel_values``) are normalised only."""
         import torch
 
+        size = int(cfg["data"]["image_size"])
         stats = processor_stats(backbone_path)
         mean = torch.tensor(stats["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(stats["std"], dtype=torch.float32).view(1, 3, 1, 1)
         gen = generator if generator is not None else torch.default_generator
 
         def collate_fn(items: list[dict]) -> dict:
-            pixels = torch.from_numpy(stack_uint8([it["pixel_values"] for it in items]))
-            x = augment(pixels, gen) if train else pixels.float()
-            x = (x / 255.0 - mean) / std
+            if train:  # the stored whole images, cropped per epoch
+                pixels = np.stack([random_resized_crop(it["image"], size, gen) for it in items])
+            else:
+                pixels = stack_uint8([it["pixel_values"] for it in items])
+            x = (torch.from_numpy(pixels).float() / 255.0 - mean) / std
             labels = torch.as_tensor(np.asarray([int(it["labels"]) for it in items], dtype=np.int64))
             return {"pixel_values": x.contiguous(), "labels": labels}
 
