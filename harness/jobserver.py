@@ -266,8 +266,8 @@ def _warm_up() -> None:
     for suite in map(get_suite, SUITES):
         try:
             import_model_code(suite.model_class, suite.model_types)
-        except Exception as e:  # noqa: BLE001 - only a warm-up: the job imports what it needs
-            print(f"[jobserver] warm-up {suite.model_class} {suite.model_types}: {e}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - a library that fails here fails in the job, with its message
+            print(f"[jobserver] warm-up {suite.model_class}: {e}", file=sys.stderr)
 
 
 def serve(path: Path, idle: float) -> None:
