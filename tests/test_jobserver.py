@@ -160,8 +160,10 @@ def test_sigint_stops_the_job_in_one_line_and_the_server_leaves_no_files(prepare
     sock.mkdir()
     log_path = tmp_path / "job.log"
     with open(log_path, "w") as log:
+        # SIGINT handled as under a terminal: a test run in the background (`cmd &` in a script) inherits it ignored
         proc = subprocess.Popen([sys.executable, "-m", "harness", "jobserver", *train_args(cfg, tmp / "data", str(tmp_path / "out"), seed=3)],
-                                env=env(sock, FPB_JOB_SERVER_IDLE="2"), cwd=tmp_path, stdout=log, stderr=log)
+                                env=env(sock, FPB_JOB_SERVER_IDLE="2"), cwd=tmp_path, stdout=log, stderr=log,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 600
         while "epoch 1/" not in log_path.read_text() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.1)
