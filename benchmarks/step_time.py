@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+from harness.core.memory import proc_status_mb, reset_peak_rss  # noqa: E402
 
 QV = ["query", "value"]
 # (label, method, hparams, target_modules): the methods of the benchmark at the sizes their papers use on RoBERTa-base.
@@ -116,31 +117,6 @@ LLAMA_TARGETS = {"query": "q_proj", "value": "v_proj"}
 
 
 # --- worker: one method in this process ------------------------------------------------------------
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _hwm_bytes() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def _spec(label: str):
     for m in METHODS + EXTRA_FOR_PAIRS + EXTRA_FOR_GROUP:
         if m[0] == label:
@@ -211,7 +187,7 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
     import torch
 
     torch.set_num_threads(threads)
-    baseline = _rss_bytes()
+    baseline = int(proc_status_mb("VmRSS") * 2**20)
     adapted, step = make_stepper(label, device, batch, seq, shape, precision)
     cuda = device.startswith("cuda")
     for _ in range(warmup):
@@ -220,13 +196,13 @@ def run_one(label: str, device: str, threads: int, warmup: int, steps: int, batc
         torch.cuda.reset_peak_memory_stats()
         mem_kind = "cuda max_memory_allocated"
     else:
-        mem_kind = "VmHWM - RSS after import torch" if _reset_hwm() else "ru_maxrss - RSS after import torch"
+        mem_kind = "VmHWM - RSS after import torch" if reset_peak_rss() else "ru_maxrss - RSS after import torch"
     both = [step() for _ in range(steps)]
     times, cpu_times = [w for w, _ in both], [c for _, c in both]
     if cuda:
         peak = torch.cuda.max_memory_allocated()
     else:
-        hwm = _hwm_bytes() if mem_kind.startswith("VmHWM") else None
+        hwm = int(proc_status_mb("VmHWM") * 2**20) if mem_kind.startswith("VmHWM") else None
         peak = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - baseline
     return {
         "label": label,

@@ -39,11 +39,10 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(device)
             self.kind = "cuda_max_memory_allocated"
             return
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident set size
+        if reset_peak_rss():
             self.start_mb = proc_status_mb("VmRSS")
             self.kind = "cpu_peak_rss_over_start"
-        except OSError:  # not Linux, or a kernel/container that refuses the reset: the absolute peak
+        else:  # not Linux, or a kernel/container that refuses the reset: the absolute peak
             self.kind = "cpu_peak_rss"
 
     def peak_mb(self) -> float:
@@ -52,6 +51,16 @@ class PeakMemory:
         if self.kind == "cpu_peak_rss_over_start":
             return proc_status_mb("VmHWM") - self.start_mb
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def reset_peak_rss() -> bool:
+    """Set this process's ``VmHWM`` back to its current resident set (``/proc/self/clear_refs``, 5);
+    False where that is refused (not Linux, a kernel before 4.0, a container)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def proc_status_mb(field: str) -> float:
